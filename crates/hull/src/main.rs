@@ -1,0 +1,219 @@
+//! `hull`: the runc-compatible command line over libcontainer.
+
+mod cli;
+mod default_spec;
+mod features;
+mod foreground;
+mod logging;
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use libcontainer::state::Status;
+use libcontainer::{CreateOpts, Runtime};
+
+use cli::{Cli, Command, CreateArgs};
+
+fn print_version() {
+    println!("hull version {}", env!("CARGO_PKG_VERSION"));
+    println!("spec: {}", libcontainer::OCI_VERSION);
+}
+
+fn create_opts(a: &CreateArgs, systemd: bool) -> CreateOpts {
+    CreateOpts {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        systemd_cgroup: systemd,
+    }
+}
+
+fn pretty(v: &serde_json::Value, indent: &[u8]) -> String {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    serde::Serialize::serialize(v, &mut ser).expect("json value serializes");
+    String::from_utf8(out).expect("json is utf-8")
+}
+
+/// runc's list table: tabwriter with min width 12 and padding 3.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, |r| r.len());
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<()> {
+    let items = rt.list()?;
+    if quiet {
+        for (s, _) in &items {
+            println!("{}", s.id);
+        }
+        return Ok(());
+    }
+    match format {
+        "table" => {
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
+            for (s, status) in &items {
+                let pid = if *status == Status::Stopped { 0 } else { s.pid };
+                rows.push(vec![
+                    s.id.clone(),
+                    pid.to_string(),
+                    status.as_str().into(),
+                    s.bundle.display().to_string(),
+                    s.created.clone(),
+                    s.owner.clone(),
+                ]);
+            }
+            print!("{}", table(&rows));
+        }
+        "json" => {
+            let v: Vec<serde_json::Value> = items.iter().map(|(s, st)| s.oci_json(*st)).collect();
+            let v = if v.is_empty() {
+                serde_json::Value::Null
+            } else {
+                v.into()
+            };
+            println!("{v}");
+        }
+        other => bail!("invalid format option {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
+fn spec(bundle: &Path, rootless: bool) -> Result<()> {
+    let path = bundle.join("config.json");
+    let body = pretty(&default_spec::default_spec(rootless), b"\t");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                anyhow::anyhow!("{} exists: remove it first", path.display())
+            }
+            _ => anyhow::anyhow!("create {}: {e}", path.display()),
+        })?;
+    f.write_all(body.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}
+
+fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
+    let rt = Runtime::new(&cli.root);
+    match command {
+        Command::Create(a) => {
+            let created = rt.create(&create_opts(a, cli.systemd_cgroup))?;
+            if created.console.is_some() {
+                let _ = rt.delete(&a.id, true);
+                bail!("cannot allocate a tty without --console-socket when the runtime detaches");
+            }
+        }
+        Command::Start { id } => rt.start(id)?,
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => {
+            return foreground::run(
+                &rt,
+                &create_opts(create, cli.systemd_cgroup),
+                *detach,
+                *keep,
+            );
+        }
+        Command::State { id } => {
+            let (st, status) = rt.load(id)?;
+            println!("{}", pretty(&st.oci_json(status), b"  "));
+        }
+        Command::Kill { id, signal, all } => {
+            let sig = libcontainer::signal::parse(signal)?;
+            rt.kill(id, sig, *all)?;
+        }
+        Command::Delete { id, force } => match rt.delete(id, *force) {
+            // runc: deleting a container that does not exist is an error,
+            // except with --force.
+            Err(libcontainer::Error::NotFound(_)) if *force => {}
+            r => r?,
+        },
+        Command::List { format, quiet } => list(&rt, format, *quiet)?,
+        Command::Spec { bundle, rootless } => spec(bundle, *rootless)?,
+        Command::Features => println!("{}", pretty(&features::features(), b"    ")),
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        print_version();
+        return ExitCode::SUCCESS;
+    }
+    let file = match &cli.log {
+        Some(p) => match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(p)
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("hull: open log file {}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let logger: &'static logging::Logger = Box::leak(Box::new(logging::Logger::new(
+        cli.log_format,
+        cli.debug,
+        file,
+    )));
+    let _ = tracing::subscriber::set_global_default(logger);
+    let Some(command) = &cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    };
+    match dispatch(&cli, command) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            if logger.has_file() {
+                logger.write(&tracing::Level::ERROR, &msg);
+            }
+            eprintln!("hull: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

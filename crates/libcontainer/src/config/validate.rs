@@ -1,0 +1,198 @@
+//! Checks on a parsed config; each names the field that is wrong.
+
+use std::path::Path;
+
+use oci_spec::runtime::LinuxNamespaceType as Ns;
+
+use super::Config;
+use crate::error::{Error, Result};
+
+type Check = fn(&Config) -> Result<()>;
+
+const CHECKS: &[Check] = &[
+    process,
+    hostname,
+    id_mappings,
+    sysctl,
+    security,
+    propagation,
+    resources,
+];
+
+pub fn check(config: &Config) -> Result<()> {
+    CHECKS.iter().try_for_each(|c| c(config))
+}
+
+fn process(c: &Config) -> Result<()> {
+    let p = c.process()?;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::config("process.args", "must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::config(
+            "process.cwd",
+            format!("{:?} must be an absolute path", p.cwd()),
+        ));
+    }
+    for (i, e) in p.env().iter().flatten().enumerate() {
+        if !e.contains('=') || e.contains('\0') {
+            return Err(Error::config(
+                format!("process.env[{i}]"),
+                format!("{e:?} is not NAME=VALUE"),
+            ));
+        }
+    }
+    if p.args().iter().flatten().any(|a| a.contains('\0')) {
+        return Err(Error::config("process.args", "contains a NUL byte"));
+    }
+    Ok(())
+}
+
+fn hostname(c: &Config) -> Result<()> {
+    for (field, value) in [
+        ("hostname", c.spec.hostname()),
+        ("domainname", c.spec.domainname()),
+    ] {
+        if value.as_ref().is_some_and(|h| !h.is_empty())
+            && !c.new_ns.contains(super::ns_flag(Ns::Uts))
+            && !c.has_ns(Ns::Uts)
+        {
+            return Err(Error::config(
+                field,
+                "cannot be set without a private UTS namespace",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn id_mappings(c: &Config) -> Result<()> {
+    let linux = c.spec.linux().as_ref();
+    let has_maps = linux.is_some_and(|l| {
+        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+    });
+    let new_user = c.new_ns.contains(super::ns_flag(Ns::User));
+    if has_maps && !new_user {
+        return Err(Error::config(
+            "linux.uidMappings",
+            "id mappings need a new user namespace in linux.namespaces",
+        ));
+    }
+    if new_user && !has_maps {
+        return Err(Error::config(
+            "linux.uidMappings",
+            "a new user namespace needs uid and gid mappings",
+        ));
+    }
+    Ok(())
+}
+
+fn sysctl(c: &Config) -> Result<()> {
+    let Some(map) = c.spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else {
+        return Ok(());
+    };
+    for key in map.keys() {
+        let field = format!("linux.sysctl[{key:?}]");
+        if key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
+            return Err(Error::config(field, "is not a sysctl name"));
+        }
+        let ipc = key.starts_with("kernel.msg")
+            || key.starts_with("kernel.sem")
+            || key.starts_with("kernel.shm")
+            || key.starts_with("fs.mqueue.");
+        let needed = if ipc {
+            Some((Ns::Ipc, "an IPC"))
+        } else if key.starts_with("net.") {
+            Some((Ns::Network, "a network"))
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            Some((Ns::Uts, "a UTS"))
+        } else {
+            None
+        };
+        match needed {
+            Some((ns, what)) if !c.has_ns(ns) => {
+                return Err(Error::config(
+                    field,
+                    format!("needs {what} namespace of the container's own"),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(Error::config(
+                    field,
+                    "is not namespaced and cannot be set for a container",
+                ))
+            }
+        }
+        if !Path::new("/proc/sys").join(key.replace('.', "/")).exists() {
+            return Err(Error::config(field, "does not exist on this kernel"));
+        }
+    }
+    Ok(())
+}
+
+fn security(c: &Config) -> Result<()> {
+    let p = c.process()?;
+    if p.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty())
+        && !Path::new("/sys/kernel/security/apparmor").exists()
+    {
+        return Err(Error::config(
+            "process.apparmorProfile",
+            "apparmor profile specified but AppArmor is not enabled on this host",
+        ));
+    }
+    let selinux = p.selinux_label().as_ref().is_some_and(|s| !s.is_empty())
+        || c.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_ref())
+            .is_some_and(|s| !s.is_empty());
+    if selinux && !Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(Error::config(
+            "process.selinuxLabel",
+            "selinux label is specified but SELinux is disabled or not supported on this host",
+        ));
+    }
+    let linux = c.spec.linux().as_ref();
+    if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
+        return Err(Error::config(
+            "linux.seccomp",
+            "seccomp filters are not supported yet",
+        ));
+    }
+    if linux.and_then(|l| l.intel_rdt().as_ref()).is_some()
+        && !Path::new("/sys/fs/resctrl/info").exists()
+    {
+        return Err(Error::config(
+            "linux.intelRdt",
+            "the host has no resctrl filesystem mounted",
+        ));
+    }
+    Ok(())
+}
+
+fn propagation(c: &Config) -> Result<()> {
+    let Some(p) = c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_ref())
+    else {
+        return Ok(());
+    };
+    if !p.is_empty() && super::mounts::propagation_option(p).is_none() {
+        return Err(Error::config(
+            "linux.rootfsPropagation",
+            format!("{p:?} is not a propagation mode"),
+        ));
+    }
+    Ok(())
+}
+
+fn resources(c: &Config) -> Result<()> {
+    if let Some(r) = c.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        libcgroups::validate(r)?;
+    }
+    Ok(())
+}

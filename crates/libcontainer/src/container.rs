@@ -1,0 +1,415 @@
+//! The lifecycle operations: create, start, state, kill, delete, list.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libcgroups::{CgroupRoot, Manager};
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxNamespaceType, LinuxResources};
+
+use crate::config::{ns_flag, Config};
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::init::{ExecPlan, InitPlan};
+use crate::spawn::{self, IdMaps};
+use crate::state::{process_start_time, State, Status, Store, EXEC_FIFO};
+
+/// Options of `create` (runc's flags).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// A created container.
+pub struct Created {
+    pub pid: i32,
+    /// The pty master when the process has a terminal and no console socket was given.
+    pub console: Option<OwnedFd>,
+}
+
+/// Entry point for all operations on one state root.
+pub struct Runtime {
+    pub store: Store,
+    pub cgroup_root: CgroupRoot,
+}
+
+/// Undoes a half-done create: cgroup and state dir.
+struct CreateGuard<'a> {
+    store: &'a Store,
+    id: &'a str,
+    cgroup: Option<Box<dyn Manager>>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            let _ = cg.destroy();
+        }
+        let _ = self.store.remove(self.id);
+    }
+}
+
+/// The devices cgroup rules runc applies: the config's, then allow rules for
+/// `linux.devices`, then the default allowed devices.
+fn device_rules(cfg: &Config, resources: Option<&LinuxResources>) -> LinuxResources {
+    let mut r = resources.cloned().unwrap_or_default();
+    let mut rules: Vec<LinuxDeviceCgroup> = r.devices().clone().unwrap_or_default();
+    for d in cfg
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let rule: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!({
+            "allow": true,
+            "type": d.typ().as_str(),
+            "major": d.major(),
+            "minor": d.minor(),
+            "access": "rwm",
+        }))
+        .expect("device rule from a valid device");
+        rules.push(rule);
+    }
+    rules.extend(libcgroups::default_allowed_devices());
+    r.set_devices(Some(rules));
+    r
+}
+
+fn id_maps(cfg: &Config) -> Option<IdMaps> {
+    let linux = cfg.spec.linux().as_ref()?;
+    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    Some(IdMaps {
+        uid: fmt(linux.uid_mappings()),
+        gid: fmt(linux.gid_mappings()),
+    })
+}
+
+fn time_offsets(cfg: &Config) -> Option<String> {
+    if !cfg.new_ns.contains(ns_flag(LinuxNamespaceType::Time)) {
+        return None;
+    }
+    let offsets = cfg.spec.linux().as_ref()?.time_offsets().as_ref()?;
+    let mut out = String::new();
+    for (clock, off) in offsets {
+        out.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    Some(out)
+}
+
+fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd> {
+    nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys(format!("open {}", path.display()), e))
+}
+
+/// Write a file by temp + rename, as runc does for pid files.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io("write", path, e))
+}
+
+/// Wait until `pid` (started at `start`) is gone.
+fn wait_gone(pid: i32, start: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    while process_start_time(pid) == Some(start) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    true
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>) -> Runtime {
+        Runtime {
+            store: Store::new(root),
+            cgroup_root: CgroupRoot::default(),
+        }
+    }
+
+    pub fn create(&self, opts: &CreateOpts) -> Result<Created> {
+        let cfg = Config::load(&opts.bundle)?;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let process = cfg.process()?;
+        let dir = self.store.create_dir(&opts.id)?;
+        let mut guard = CreateGuard {
+            store: &self.store,
+            id: &opts.id,
+            cgroup: None,
+            armed: true,
+        };
+        let linux = cfg.spec.linux().as_ref();
+        let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+        let mut cg = libcgroups::manager_for(
+            &self.cgroup_root,
+            cgroups_path,
+            &opts.id,
+            opts.systemd_cgroup,
+        )?;
+        cg.create()?;
+        let cg = &**guard.cgroup.insert(cg);
+        cg.apply(&device_rules(
+            &cfg,
+            linux.and_then(|l| l.resources().as_ref()),
+        ))?;
+
+        let fifo = dir.join(EXEC_FIFO);
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+            .map_err(|e| Error::sys(format!("mkfifo {}", fifo.display()), e))?;
+        std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+            .map_err(|e| Error::io("chmod", &fifo, e))?;
+        let state_dir = open_path(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let join = cfg
+            .join_ns
+            .iter()
+            .map(|j| {
+                open_path(&j.path, OFlag::O_RDONLY)
+                    .map(|fd| (ns_flag(j.kind), fd))
+                    .map_err(|_| {
+                        Error::config(
+                            "linux.namespaces",
+                            format!("cannot open {}", j.path.display()),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let new_user = cfg.new_ns.contains(ns_flag(LinuxNamespaceType::User));
+        let uses_cgroup_mount = cfg
+            .mounts
+            .iter()
+            .any(|m| m.kind == crate::config::mounts::MountKind::Cgroup);
+        let hooks_cfg = cfg.spec.hooks().as_ref();
+        let plan = InitPlan {
+            config: &cfg,
+            join,
+            new_user,
+            unshare: cfg.new_ns - ns_flag(LinuxNamespaceType::User),
+            time_offsets: time_offsets(&cfg),
+            state_dir,
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+            container_id: opts.id.clone(),
+            cgroup_mounts: if uses_cgroup_mount {
+                cg.mount_sources()
+            } else {
+                Vec::new()
+            },
+            hooks: hooks::needs_round_trip(hooks_cfg),
+            exec: ExecPlan::new(process),
+        };
+        let mut state = State {
+            id: opts.id.clone(),
+            pid: 0,
+            pid_start: 0,
+            bundle: cfg.bundle.clone(),
+            rootfs: cfg.rootfs.clone(),
+            created: crate::time::now_rfc3339(true),
+            owner: String::new(),
+            annotations: cfg.spec.annotations().clone().unwrap_or_default(),
+            cgroup: cg.state(),
+            hooks: cfg.spec.hooks().clone(),
+            paused: false,
+            started: false,
+        };
+        let cgroup_fd = match cg.unified_dir() {
+            Some(d) => Some(open_path(&d, OFlag::O_PATH | OFlag::O_DIRECTORY)?),
+            None => None,
+        };
+        let maps = if new_user { id_maps(&cfg) } else { None };
+        let mut on_hooks = |pid: i32| -> Result<Vec<u8>> {
+            let mut s = state.clone();
+            s.pid = pid;
+            let mut json = s.oci_json(Status::Running);
+            json["status"] = "creating".into();
+            let bytes = serde_json::to_vec(&json).expect("state serializes");
+            hooks::run(hooks_cfg, "prestart", &bytes)?;
+            hooks::run(hooks_cfg, "createRuntime", &bytes)?;
+            Ok(bytes)
+        };
+        let spawned = spawn::spawn(
+            &plan,
+            cgroup_fd.as_ref(),
+            &|pid| Ok(cg.add_task(pid)?),
+            maps.as_ref(),
+            &mut on_hooks,
+        );
+        let spawned = spawned?;
+        let kill_init = |e: Error| {
+            let _ = kill(Pid::from_raw(spawned.pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(spawned.pid), None);
+            e
+        };
+        state.pid = spawned.pid;
+        state.pid_start = process_start_time(spawned.pid).unwrap_or(0);
+        self.store.save(&state).map_err(kill_init)?;
+        if let Some(p) = &opts.pid_file {
+            write_atomic(p, &spawned.pid.to_string()).map_err(kill_init)?;
+        }
+        let mut console = spawned.console;
+        if let (Some(sock), Some(master)) = (&opts.console_socket, &console) {
+            crate::console::send_to_socket(sock, master).map_err(kill_init)?;
+            console = None;
+        }
+        guard.armed = false;
+        Ok(Created {
+            pid: spawned.pid,
+            console,
+        })
+    }
+
+    /// Load a container and its live status.
+    pub fn load(&self, id: &str) -> Result<(State, Status)> {
+        let st = self.store.load(id)?;
+        let status = st.status(&self.store.dir(id));
+        Ok((st, status))
+    }
+
+    pub fn start(&self, id: &str) -> Result<()> {
+        let _lock = self.store.lock(id)?;
+        let (mut st, status) = self.load(id)?;
+        if status != Status::Created {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.as_str(),
+                op: "start",
+                wanted: "created",
+            });
+        }
+        let fifo = self.store.dir(id).join(EXEC_FIFO);
+        let fd = open_path(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+        loop {
+            let mut buf = [0u8; 1];
+            match nix::unistd::read(&fd, &mut buf) {
+                Ok(1) => break,
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Error::sys(format!("read {}", fifo.display()), e)),
+            }
+            if process_start_time(st.pid) != Some(st.pid_start) {
+                return Err(Error::Init(format!(
+                    "container {id:?} init exited before start"
+                )));
+            }
+            let pfd =
+                nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN);
+            let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(20u8));
+        }
+        let _ = std::fs::remove_file(&fifo);
+        st.started = true;
+        self.store.save(&st)?;
+        let json = serde_json::to_vec(&st.oci_json(Status::Running)).expect("state serializes");
+        if let Err(e) = hooks::run(st.hooks.as_ref(), "poststart", &json) {
+            let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let (st, status) = self.load(id)?;
+        if status == Status::Stopped {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.as_str(),
+                op: "kill",
+                wanted: "created, running or paused",
+            });
+        }
+        if all {
+            let cg = libcgroups::manager_from_state(&self.cgroup_root, &st.cgroup)?;
+            return Ok(cg.kill_all(signal)?);
+        }
+        let sig = Signal::try_from(signal).map_err(|_| Error::InvalidSignal(signal.to_string()))?;
+        kill(Pid::from_raw(st.pid), sig).map_err(|e| Error::sys(format!("kill {}", st.pid), e))
+    }
+
+    pub fn delete(&self, id: &str, force: bool) -> Result<()> {
+        let _lock = self.store.lock(id)?;
+        let (st, status) = self.load(id)?;
+        let cg = libcgroups::manager_from_state(&self.cgroup_root, &st.cgroup);
+        match status {
+            Status::Stopped => {}
+            Status::Created => {}
+            _ if force => {}
+            _ => {
+                return Err(Error::WrongState {
+                    id: id.into(),
+                    status: status.as_str(),
+                    op: "delete",
+                    wanted: "stopped (or --force)",
+                })
+            }
+        }
+        if status != Status::Stopped {
+            if let Ok(cg) = &cg {
+                if status == Status::Paused {
+                    let _ = cg.freeze(false);
+                }
+            }
+            let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            if !wait_gone(st.pid, st.pid_start, Duration::from_secs(10)) {
+                return Err(Error::Init(format!(
+                    "container {id:?}: init {} did not die",
+                    st.pid
+                )));
+            }
+        }
+        if let Ok(cg) = &cg {
+            let _ = cg.kill_all(libc::SIGKILL);
+            cg.destroy()?;
+        }
+        let json = serde_json::to_vec(&st.oci_json(Status::Stopped)).expect("state serializes");
+        if let Err(e) = hooks::run(st.hooks.as_ref(), "poststop", &json) {
+            tracing::warn!("{e}");
+        }
+        self.store.remove(id)
+    }
+
+    pub fn list(&self) -> Result<Vec<(State, Status)>> {
+        let mut out = Vec::new();
+        for id in self.store.list()? {
+            if let Ok(s) = self.load(&id) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,189 @@
+//! Code that runs in the container's processes, between clone and execve.
+//!
+//! Stage 1 enters the namespaces and forks the init (stage 2), which
+//! becomes PID 1 of the new pid namespace, builds the rootfs, applies the
+//! process settings and waits at the exec barrier. Everything it needs was
+//! prepared by the parent in an [`InitPlan`]; the process is single-threaded
+//! here (checked before the fork), errors travel back as `Msg::Error`.
+
+mod devices;
+mod process;
+mod rootfs;
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+
+use crate::channel::{Channel, Msg};
+use crate::config::Config;
+use crate::sys;
+
+/// Everything the children need, computed in the parent before the fork.
+pub struct InitPlan<'a> {
+    pub config: &'a Config,
+    /// Namespaces to join (user first), already opened.
+    pub join: Vec<(CloneFlags, OwnedFd)>,
+    pub new_user: bool,
+    /// Namespaces to unshare after the user namespace.
+    pub unshare: CloneFlags,
+    /// Contents for /proc/self/timens_offsets.
+    pub time_offsets: Option<String>,
+    /// O_PATH fd of the state dir, for opening exec.fifo at the barrier.
+    pub state_dir: OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub container_id: String,
+    pub cgroup_mounts: Vec<libcgroups::CgroupMount>,
+    /// Config has hooks: the init asks the parent to run its hooks and for the state JSON.
+    pub hooks: bool,
+    pub exec: process::ExecPlan,
+}
+
+pub use process::ExecPlan;
+
+/// Result of a step in the child; the message goes back to the parent.
+pub type StepResult<T = ()> = Result<T, String>;
+
+pub fn errno_ctx<T>(r: nix::Result<T>, what: impl FnOnce() -> String) -> StepResult<T> {
+    r.map_err(|e| format!("{}: {}", what(), e.desc()))
+}
+
+/// Stage 1. Never returns.
+pub fn stage1(plan: &InitPlan, chan: &Channel) -> ! {
+    match run_stage1(plan, chan) {
+        Ok(()) => sys::exit_now(0),
+        Err(msg) => {
+            let _ = chan.send(&Msg::Error(msg));
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
+    errno_ctx(
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0),
+        || "prctl(PDEATHSIG)".into(),
+    )?;
+    chan.expect("Proceed")?;
+    let mut joined_user = false;
+    for (flag, fd) in &plan.join {
+        errno_ctx(setns(fd.as_fd(), *flag), || {
+            format!("setns({})", ns_label(*flag))
+        })?;
+        joined_user |= *flag == CloneFlags::CLONE_NEWUSER;
+    }
+    if plan.new_user {
+        errno_ctx(unshare(CloneFlags::CLONE_NEWUSER), || {
+            "unshare(user)".into()
+        })?;
+        chan.send(&Msg::UserNsReady)
+            .map_err(|e| format!("send: {e}"))?;
+        chan.expect("Proceed")?;
+    }
+    if plan.new_user || joined_user {
+        errno_ctx(
+            setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)),
+            || "setresgid(0) in the user namespace".into(),
+        )?;
+        errno_ctx(
+            setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
+            || "setresuid(0) in the user namespace".into(),
+        )?;
+    }
+    errno_ctx(unshare(plan.unshare), || {
+        format!("unshare({:?})", plan.unshare)
+    })?;
+    if let Some(offsets) = &plan.time_offsets {
+        std::fs::write("/proc/self/timens_offsets", offsets)
+            .map_err(|e| format!("write /proc/self/timens_offsets: {e}"))?;
+    }
+    // SAFETY: single-threaded (checked by the parent before the first fork).
+    let forked = unsafe { sys::clone3(libc::CLONE_PARENT as u64, None) };
+    match errno_ctx(forked, || "clone3(init)".into())? {
+        sys::Forked::Child => stage2(plan, chan),
+        sys::Forked::Parent(pid) => {
+            chan.send(&Msg::InitPid(pid))
+                .map_err(|e| format!("send: {e}"))?;
+            Ok(())
+        }
+    }
+}
+
+fn ns_label(flag: CloneFlags) -> &'static str {
+    use oci_spec::runtime::LinuxNamespaceType as N;
+    for kind in [
+        N::Mount,
+        N::Cgroup,
+        N::Uts,
+        N::Ipc,
+        N::User,
+        N::Pid,
+        N::Network,
+        N::Time,
+    ] {
+        if crate::config::ns_flag(kind) == flag {
+            return crate::config::ns_name(kind);
+        }
+    }
+    "?"
+}
+
+/// Stage 2, the container's init. Never returns.
+fn stage2(plan: &InitPlan, chan: &Channel) -> ! {
+    let err = match run_stage2(plan, chan) {
+        Ok(never) => match never {},
+        Err(msg) => msg,
+    };
+    if chan.send(&Msg::Error(err.clone())).is_err() {
+        // After Ready the parent is gone: the container's stderr is all we have.
+        let line = format!("hull init: {err}\n");
+        let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
+    }
+    sys::exit_now(1)
+}
+
+pub enum Never {}
+
+fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
+    errno_ctx(
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0),
+        || "prctl(PDEATHSIG)".into(),
+    )?;
+    let cfg = plan.config;
+    let process = cfg.process().map_err(|e| e.to_string())?;
+    process::early(plan, process)?;
+    let hook_state = rootfs::prepare(plan, chan)?;
+    let console = if process.terminal().unwrap_or(false) {
+        Some(process::open_console(process)?)
+    } else {
+        None
+    };
+    rootfs::finalize(plan)?;
+    if let Some(master) = console {
+        chan.send(&Msg::Console(master))
+            .map_err(|e| format!("send console: {e}"))?;
+    }
+    process::apply(plan, process)?;
+    let exec = process::resolve(&plan.exec)?;
+    errno_ctx(sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0), || {
+        "prctl(PDEATHSIG)".into()
+    })?;
+    chan.send(&Msg::Ready).map_err(|e| format!("send: {e}"))?;
+    process::wait_for_start(plan)?;
+    if let Some(state) = &hook_state {
+        crate::hooks::run_in_container(cfg, "startContainer", state).map_err(|e| e.to_string())?;
+    }
+    process::exec(plan, &exec)
+}
+
+/// NUL-terminated copy of a Rust string prepared before use in the child.
+pub fn cstring(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+pub fn raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,22 @@
+//! The OCI container lifecycle for hull: config.json -> validated
+//! [`config::Config`] -> [`container::Runtime`] operations, with the code
+//! that runs in the container's processes under [`init`].
+
+pub mod channel;
+pub mod config;
+pub mod console;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod init;
+pub mod signal;
+pub mod spawn;
+pub mod state;
+pub mod sys;
+pub mod time;
+
+pub use container::{CreateOpts, Created, Runtime};
+pub use error::{Error, Result};
+
+/// The runtime-spec version hull implements.
+pub const OCI_VERSION: &str = "1.2.0";
