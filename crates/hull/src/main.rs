@@ -32,7 +32,21 @@ fn create_opts(a: &CreateArgs, systemd: bool) -> CreateOpts {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        listen_fds: listen_fds(),
         systemd_cgroup: systemd,
+        seal_exe: true,
+    }
+}
+
+/// Socket activation fds meant for us (LISTEN_PID is our pid), as runc reads them.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if ours => n.parse().unwrap_or(0),
+        _ => 0,
     }
 }
 

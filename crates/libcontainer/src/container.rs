@@ -28,7 +28,16 @@ pub struct CreateOpts {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Socket-activation fds (3..3+N) passed before the preserved ones, as
+    /// runc does when LISTEN_FDS is set for it; the process gets
+    /// LISTEN_FDS=N and LISTEN_PID=1.
+    pub listen_fds: u32,
     pub systemd_cgroup: bool,
+    /// When the init would be visible to existing processes (a joined or the
+    /// host's pid namespace), first re-execute the runtime from a sealed
+    /// memfd copy of its binary (see [`crate::sys::reexec_sealed`]). For
+    /// command-line use only: it replaces the calling process.
+    pub seal_exe: bool,
 }
 
 /// A created container.
@@ -169,6 +178,11 @@ impl Runtime {
             tracing::warn!("{w}");
         }
         let process = cfg.process()?;
+        let fresh_pid_ns = cfg.new_ns.contains(ns_flag(LinuxNamespaceType::Pid));
+        if opts.seal_exe && !fresh_pid_ns && !crate::sys::running_sealed() {
+            let e = crate::sys::reexec_sealed().unwrap_err();
+            return Err(Error::sys("re-exec from a sealed copy of the runtime", e));
+        }
         let dir = self.store.create_dir(&opts.id)?;
         let mut guard = CreateGuard {
             store: &self.store,
@@ -226,7 +240,7 @@ impl Runtime {
             state_dir,
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
-            preserve_fds: opts.preserve_fds,
+            preserve_fds: opts.listen_fds + opts.preserve_fds,
             container_id: opts.id.clone(),
             cgroup_mounts: if uses_cgroup_mount {
                 cg.mount_sources()
@@ -234,7 +248,7 @@ impl Runtime {
                 Vec::new()
             },
             hooks: hooks::needs_round_trip(hooks_cfg),
-            exec: ExecPlan::new(process),
+            exec: ExecPlan::new(process, opts.listen_fds),
         };
         let mut state = State {
             id: opts.id.clone(),

@@ -318,3 +318,69 @@ pub fn thread_count() -> Option<u64> {
     let after_comm = &stat[stat.rfind(')')? + 2..];
     after_comm.split(' ').nth(17)?.parse().ok()
 }
+
+const F_SEAL_ALL: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// True when this process runs from a sealed memfd copy of its binary.
+pub fn running_sealed() -> bool {
+    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS only reads the seals of an fd we own.
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    seals >= 0 && seals & F_SEAL_ALL == F_SEAL_ALL
+}
+
+/// Copy /proc/self/exe into a sealed memfd and re-execute it with the same
+/// argv and environment, so that nothing that reaches /proc/PID/exe of a
+/// runtime process (CVE-2019-5736) can write to the binary on disk.
+/// Returns only on failure.
+pub fn reexec_sealed() -> nix::Result<std::convert::Infallible> {
+    let src = std::fs::File::open("/proc/self/exe").map_err(|_| Errno::ENOENT)?;
+    let len = src.metadata().map_err(|_| Errno::EIO)?.len() as usize;
+    // SAFETY: the name is NUL-terminated; the kernel returns a new fd.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"hull".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: a new fd that nothing else owns.
+    let mem = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut done = 0usize;
+    while done < len {
+        // SAFETY: both fds are open; a null offset uses src's file position.
+        let n = unsafe {
+            libc::sendfile(
+                mem.as_raw_fd(),
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                len - done,
+            )
+        };
+        match Errno::result(n) {
+            Ok(0) => break,
+            Ok(n) => done += n as usize,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: F_ADD_SEALS on a memfd we own.
+    Errno::result(unsafe { libc::fcntl(mem.as_raw_fd(), libc::F_ADD_SEALS, F_SEAL_ALL) })?;
+    let args: Vec<std::ffi::CString> = std::env::args_os()
+        .map(|a| std::ffi::CString::new(a.into_encoded_bytes()).unwrap_or_default())
+        .collect();
+    let argv: Vec<*const libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: argv is NULL-terminated and backed by `args`; environ is the process environment.
+    unsafe { libc::fexecve(mem.as_raw_fd(), argv.as_ptr(), environ) };
+    Err(Errno::last())
+}

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 type Check = fn(&Config) -> Result<()>;
 
 const CHECKS: &[Check] = &[
+    mount_namespace,
     process,
     hostname,
     id_mappings,
@@ -21,6 +22,17 @@ const CHECKS: &[Check] = &[
 
 pub fn check(config: &Config) -> Result<()> {
     CHECKS.iter().try_for_each(|c| c(config))
+}
+
+/// The rootfs is assembled with mounts that must not reach the host.
+fn mount_namespace(c: &Config) -> Result<()> {
+    if !c.has_ns(Ns::Mount) {
+        return Err(Error::config(
+            "linux.namespaces",
+            "a mount namespace is required",
+        ));
+    }
+    Ok(())
 }
 
 fn process(c: &Config) -> Result<()> {
@@ -53,10 +65,7 @@ fn hostname(c: &Config) -> Result<()> {
         ("hostname", c.spec.hostname()),
         ("domainname", c.spec.domainname()),
     ] {
-        if value.as_ref().is_some_and(|h| !h.is_empty())
-            && !c.new_ns.contains(super::ns_flag(Ns::Uts))
-            && !c.has_ns(Ns::Uts)
-        {
+        if value.as_ref().is_some_and(|h| !h.is_empty()) && !c.has_ns(Ns::Uts) {
             return Err(Error::config(
                 field,
                 "cannot be set without a private UTS namespace",
@@ -195,4 +204,157 @@ fn resources(c: &Config) -> Result<()> {
         libcgroups::validate(r)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::config::Config;
+
+    fn base() -> Value {
+        json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "/"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                        "env": ["PATH=/bin"]},
+            "hostname": "h",
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "uts"}, {"type": "pid"}]}
+        })
+    }
+
+    /// The error for `base()` changed by `edit`, or None if it validates.
+    fn error_with(edit: impl FnOnce(&mut Value)) -> Option<String> {
+        let mut v = base();
+        edit(&mut v);
+        Config::from_value(&mut v, "/".into())
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[test]
+    fn base_config_is_valid() {
+        assert_eq!(error_with(|_| {}), None);
+    }
+
+    #[test]
+    fn each_check_names_its_field() {
+        type Edit = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            (
+                "process.args",
+                Box::new(|v| v["process"]["args"] = json!([])),
+            ),
+            (
+                "process.cwd",
+                Box::new(|v| v["process"]["cwd"] = json!("rel")),
+            ),
+            (
+                "process.env[0]",
+                Box::new(|v| v["process"]["env"] = json!(["NOEQUALS"])),
+            ),
+            (
+                "hostname",
+                Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "mount"}])),
+            ),
+            (
+                "linux.namespaces",
+                Box::new(|v| v["linux"]["namespaces"] = json!([])),
+            ),
+            (
+                "linux.namespaces[1]",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "mount"}])
+                }),
+            ),
+            (
+                "linux.namespaces[0].path",
+                Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "mount", "path": "rel"}])),
+            ),
+            (
+                "linux.uidMappings",
+                Box::new(|v| {
+                    v["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+                }),
+            ),
+            (
+                "linux.uidMappings",
+                Box::new(|v| {
+                    v["linux"]["namespaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"type": "user"}));
+                }),
+            ),
+            (
+                "linux.sysctl[\"net.ipv4.ip_forward\"]",
+                Box::new(|v| v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"})),
+            ),
+            (
+                "linux.sysctl[\"vm.swappiness\"]",
+                Box::new(|v| v["linux"]["sysctl"] = json!({"vm.swappiness": "1"})),
+            ),
+            (
+                "linux.rootfsPropagation",
+                Box::new(|v| v["linux"]["rootfsPropagation"] = json!("sideways")),
+            ),
+            (
+                "linux.seccomp",
+                Box::new(|v| v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})),
+            ),
+            (
+                "process.apparmorProfile",
+                Box::new(|v| v["process"]["apparmorProfile"] = json!("docker-default")),
+            ),
+            (
+                "process.selinuxLabel",
+                Box::new(|v| {
+                    v["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")
+                }),
+            ),
+            (
+                "root.path",
+                Box::new(|v| v["root"]["path"] = json!("/does/not/exist")),
+            ),
+            (
+                "mounts[0].destination",
+                Box::new(|v| v["mounts"] = json!([{"destination": "rel", "type": "tmpfs"}])),
+            ),
+            (
+                "process.capabilities",
+                Box::new(|v| v["process"]["capabilities"] = json!({"bounding": "CAP_KILL"})),
+            ),
+        ];
+        for (field, edit) in cases {
+            let err = error_with(edit).unwrap_or_else(|| panic!("{field}: accepted"));
+            assert!(err.contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_capabilities_are_warnings() {
+        let mut v = base();
+        v["process"]["capabilities"] = json!({"bounding": ["CAP_KILL", "CAP_FUTURE"]});
+        let c = Config::from_value(&mut v, "/".into()).unwrap();
+        assert_eq!(c.caps.bounding, 1 << 5);
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn joined_namespaces_come_user_first() {
+        let mut v = base();
+        v["linux"]["namespaces"] = json!([
+            {"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"},
+            {"type": "user", "path": "/proc/1/ns/user"}, {"type": "uts"}
+        ]);
+        v["hostname"] = json!("");
+        let c = Config::from_value(&mut v, "/".into()).unwrap();
+        let kinds: Vec<_> = c
+            .join_ns
+            .iter()
+            .map(|j| super::super::ns_name(j.kind))
+            .collect();
+        assert_eq!(kinds, ["user", "net"]);
+    }
 }

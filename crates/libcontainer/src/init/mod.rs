@@ -67,6 +67,11 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0),
         || "prctl(PDEATHSIG)".into(),
     )?;
+    // Non-dumpable until execve: no process of the container can open our
+    // /proc/PID/exe (the runtime binary) or ptrace us (CVE-2019-5736).
+    errno_ctx(sys::prctl(libc::PR_SET_DUMPABLE, 0, 0), || {
+        "prctl(DUMPABLE)".into()
+    })?;
     chan.expect("Proceed")?;
     let mut joined_user = false;
     for (flag, fd) in &plan.join {
@@ -92,6 +97,11 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
             setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
             || "setresuid(0) in the user namespace".into(),
         )?;
+        // The uid change made us non-dumpable, which leaves our own /proc
+        // files (timens_offsets) owned by a uid we cannot write as.
+        errno_ctx(sys::prctl(libc::PR_SET_DUMPABLE, 1, 0), || {
+            "prctl(DUMPABLE)".into()
+        })?;
     }
     errno_ctx(unshare(plan.unshare), || {
         format!("unshare({:?})", plan.unshare)
@@ -100,6 +110,9 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
         std::fs::write("/proc/self/timens_offsets", offsets)
             .map_err(|e| format!("write /proc/self/timens_offsets: {e}"))?;
     }
+    errno_ctx(sys::prctl(libc::PR_SET_DUMPABLE, 0, 0), || {
+        "prctl(DUMPABLE)".into()
+    })?;
     // SAFETY: single-threaded (checked by the parent before the first fork).
     let forked = unsafe { sys::clone3(libc::CLONE_PARENT as u64, None) };
     match errno_ctx(forked, || "clone3(init)".into())? {

@@ -26,7 +26,7 @@ pub struct ExecPlan {
 }
 
 impl ExecPlan {
-    pub fn new(process: &Process) -> ExecPlan {
+    pub fn new(process: &Process, listen_fds: u32) -> ExecPlan {
         let args: Vec<CString> = process
             .args()
             .iter()
@@ -48,7 +48,11 @@ impl ExecPlan {
                 }
             })
             .collect();
-        let env = env_list.iter().map(|e| super::cstring(e)).collect();
+        let mut env: Vec<CString> = env_list.iter().map(|e| super::cstring(e)).collect();
+        if listen_fds > 0 {
+            env.push(super::cstring(&format!("LISTEN_FDS={listen_fds}")));
+            env.push(super::cstring("LISTEN_PID=1"));
+        }
         ExecPlan { args, env, path }
     }
 }
