@@ -112,6 +112,8 @@ pub enum Command {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Run a process in a running container
+    Exec(Box<ExecArgs>),
     /// Write a default config.json
     Spec {
         #[arg(short = 'b', long, default_value = ".")]
@@ -122,4 +124,59 @@ pub enum Command {
     },
     /// Print the features this runtime supports as JSON
     Features,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process.json to run (config.json's process object)
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Set an environment variable (NAME=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// uid[:gid] to run as
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability
+    #[arg(short = 'c', long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile
+    #[arg(short = 'a', long)]
+    pub apparmor: Option<String>,
+    /// SELinux process label
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Pass N extra fds (3..3+N) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec in a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Sub-cgroup to join (cgroup v2: PATH or CONTROLLER:PATH)
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

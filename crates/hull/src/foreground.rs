@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{bail, Result};
-use libcontainer::{CreateOpts, Runtime};
+use libcontainer::{CreateOpts, ExecOpts, Runtime};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -72,6 +72,11 @@ fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> 
     if let Some(m) = master {
         if let Ok((rows, cols)) = libcontainer::sys::get_winsize(stdin.as_fd()) {
             let _ = libcontainer::sys::set_winsize(m.as_fd(), rows, cols);
+        }
+    }
+    if let Ok(st) = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        if let Some(code) = exit_code(st) {
+            return Ok(code);
         }
     }
     loop {
@@ -148,6 +153,31 @@ fn forwarded_signals() -> SigSet {
     set
 }
 
+/// Block the forwarded signals and open a signalfd for them.
+fn catch_signals() -> Result<SignalFd> {
+    let set = forwarded_signals();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    Ok(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?)
+}
+
+/// `hull exec`: spawn the process; in the foreground wait for its status.
+pub fn exec(rt: &Runtime, opts: &ExecOpts, detach: bool) -> Result<i32> {
+    if detach && opts.process["terminal"] == true && opts.console_socket.is_none() {
+        bail!("cannot allocate a tty without --console-socket when the runtime detaches");
+    }
+    if detach {
+        rt.exec(opts)?;
+        return Ok(0);
+    }
+    // Blocked before the fork, so the exit of a short process is not missed.
+    let sfd = catch_signals()?;
+    let spawned = rt.exec(opts)?;
+    let raw = spawned.console.as_ref().map(|_| RawMode::enter());
+    let code = supervise(spawned.pid, &sfd, spawned.console.as_ref());
+    drop(raw);
+    code
+}
+
 pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     let created = rt.create(opts)?;
     if detach {
@@ -158,9 +188,7 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
         rt.start(&opts.id)?;
         return Ok(0);
     }
-    let set = forwarded_signals();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?;
+    let sfd = catch_signals()?;
     if let Err(e) = rt.start(&opts.id) {
         let _ = rt.delete(&opts.id, true);
         return Err(e.into());

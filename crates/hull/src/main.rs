@@ -16,7 +16,7 @@ use clap::Parser;
 use libcontainer::state::Status;
 use libcontainer::{CreateOpts, Runtime};
 
-use cli::{Cli, Command, CreateArgs};
+use cli::{Cli, Command, CreateArgs, ExecArgs};
 
 fn print_version() {
     println!("hull version {}", env!("CARGO_PKG_VERSION"));
@@ -48,6 +48,72 @@ fn listen_fds() -> u32 {
         Ok(n) if ours => n.parse().unwrap_or(0),
         _ => 0,
     }
+}
+
+/// The exec process: `--process FILE` as is, or the container's process
+/// with the command line's changes, as runc builds it.
+fn exec_process(rt: &Runtime, a: &ExecArgs) -> Result<serde_json::Value> {
+    use serde_json::{json, Value};
+    if let Some(path) = &a.process {
+        let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+        return serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()));
+    }
+    if a.command.is_empty() {
+        bail!("exec: no command given (and no --process)");
+    }
+    let mut p = rt.container_config(&a.id)?["process"].take();
+    if !p.is_object() {
+        p = json!({"cwd": "/", "user": {"uid": 0, "gid": 0}});
+    }
+    p["args"] = json!(a.command);
+    p["terminal"] = json!(a.tty);
+    if !a.env.is_empty() {
+        let mut env = p["env"].as_array().cloned().unwrap_or_default();
+        env.extend(a.env.iter().map(|e| json!(e)));
+        p["env"] = Value::Array(env);
+    }
+    if let Some(cwd) = &a.cwd {
+        p["cwd"] = json!(cwd);
+    }
+    if let Some(user) = &a.user {
+        let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+        let uid: u32 = uid
+            .parse()
+            .with_context(|| format!("--user {user:?}: uid is not a number"))?;
+        let gid: u32 = gid
+            .parse()
+            .with_context(|| format!("--user {user:?}: gid is not a number"))?;
+        p["user"]["uid"] = json!(uid);
+        p["user"]["gid"] = json!(gid);
+    }
+    if !a.additional_gids.is_empty() {
+        p["user"]["additionalGids"] = json!(a.additional_gids);
+    }
+    if !a.cap.is_empty() {
+        let has_inheritable = p["capabilities"]["inheritable"].is_array();
+        let mut sets = vec!["bounding", "effective", "permitted"];
+        if has_inheritable {
+            sets.push("ambient");
+        }
+        for set in sets {
+            let mut list = p["capabilities"][set]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.extend(a.cap.iter().map(|c| json!(c)));
+            p["capabilities"][set] = Value::Array(list);
+        }
+    }
+    if a.no_new_privs {
+        p["noNewPrivileges"] = json!(true);
+    }
+    if let Some(aa) = &a.apparmor {
+        p["apparmorProfile"] = json!(aa);
+    }
+    if let Some(label) = &a.process_label {
+        p["selinuxLabel"] = json!(label);
+    }
+    Ok(p)
 }
 
 fn pretty(v: &serde_json::Value, indent: &[u8]) -> String {
@@ -165,6 +231,18 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 *detach,
                 *keep,
             );
+        }
+        Command::Exec(a) => {
+            let opts = libcontainer::ExecOpts {
+                id: a.id.clone(),
+                process: exec_process(&rt, a)?,
+                console_socket: a.console_socket.clone(),
+                pid_file: a.pid_file.clone(),
+                preserve_fds: a.preserve_fds,
+                ignore_paused: a.ignore_paused,
+                seal_exe: true,
+            };
+            return foreground::exec(&rt, &opts, a.detach);
         }
         Command::State { id } => {
             let (st, status) = rt.load(id)?;

@@ -76,7 +76,7 @@ impl Drop for CreateGuard<'_> {
 
 /// The devices cgroup rules runc applies: the config's, then allow rules for
 /// `linux.devices`, then the default allowed devices.
-fn device_rules(cfg: &Config, resources: Option<&LinuxResources>) -> LinuxResources {
+pub(crate) fn device_rules(cfg: &Config, resources: Option<&LinuxResources>) -> LinuxResources {
     let mut r = resources.cloned().unwrap_or_default();
     let mut rules: Vec<LinuxDeviceCgroup> = r.devices().clone().unwrap_or_default();
     for d in cfg
@@ -132,7 +132,7 @@ fn time_offsets(cfg: &Config) -> Option<String> {
     Some(out)
 }
 
-fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd> {
+pub(crate) fn open_path(path: &Path, flags: OFlag) -> Result<OwnedFd> {
     nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::sys(format!("open {}", path.display()), e))
 }
@@ -237,7 +237,7 @@ impl Runtime {
             new_user,
             unshare: cfg.new_ns - ns_flag(LinuxNamespaceType::User),
             time_offsets: time_offsets(&cfg),
-            state_dir,
+            state_dir: Some(state_dir),
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.listen_fds + opts.preserve_fds,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod signal;
@@ -17,6 +18,7 @@ pub mod time;
 
 pub use container::{CreateOpts, Created, Runtime};
 pub use error::{Error, Result};
+pub use exec::ExecOpts;
 
 /// The runtime-spec version hull implements.
 pub const OCI_VERSION: &str = "1.2.0";

@@ -30,8 +30,9 @@ pub struct InitPlan<'a> {
     pub unshare: CloneFlags,
     /// Contents for /proc/self/timens_offsets.
     pub time_offsets: Option<String>,
-    /// O_PATH fd of the state dir, for opening exec.fifo at the barrier.
-    pub state_dir: OwnedFd,
+    /// O_PATH fd of the state dir, for opening exec.fifo at the barrier;
+    /// None for `exec`, whose process runs at once in a built container.
+    pub state_dir: Option<OwnedFd>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -167,14 +168,21 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
     )?;
     let cfg = plan.config;
     let process = cfg.process().map_err(|e| e.to_string())?;
+    let build_rootfs = plan.state_dir.is_some();
     process::early(plan, process)?;
-    let hook_state = rootfs::prepare(plan, chan)?;
+    let hook_state = if build_rootfs {
+        rootfs::prepare(plan, chan)?
+    } else {
+        None
+    };
     let console = if process.terminal().unwrap_or(false) {
         Some(process::open_console(process)?)
     } else {
         None
     };
-    rootfs::finalize(plan)?;
+    if build_rootfs {
+        rootfs::finalize(plan)?;
+    }
     if let Some(master) = console {
         chan.send(&Msg::Console(master))
             .map_err(|e| format!("send console: {e}"))?;
@@ -185,7 +193,9 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         "prctl(PDEATHSIG)".into()
     })?;
     chan.send(&Msg::Ready).map_err(|e| format!("send: {e}"))?;
-    process::wait_for_start(plan)?;
+    if let Some(dir) = &plan.state_dir {
+        process::wait_for_start(dir)?;
+    }
     if let Some(state) = &hook_state {
         crate::hooks::run_in_container(cfg, "startContainer", state).map_err(|e| e.to_string())?;
     }

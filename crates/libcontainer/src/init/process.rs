@@ -299,9 +299,9 @@ pub fn resolve(exec: &ExecPlan) -> StepResult<CString> {
 }
 
 /// Block until `start` opens exec.fifo, then tell it we are going.
-pub fn wait_for_start(plan: &InitPlan) -> StepResult {
+pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult {
     let r = nix::fcntl::openat(
-        &plan.state_dir,
+        state_dir,
         crate::state::EXEC_FIFO,
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),

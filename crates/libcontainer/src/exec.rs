@@ -1,0 +1,129 @@
+//! `exec`: start another process in a running container, through the same
+//! stage 1 / init code as `create` (joining every namespace of the init
+//! instead of creating them, skipping the rootfs).
+
+use std::path::PathBuf;
+
+use nix::fcntl::OFlag;
+use oci_spec::runtime::LinuxNamespaceType;
+use serde_json::Value;
+
+use crate::config::{ns_flag, ns_name, Config};
+use crate::container::{open_path, write_atomic, Created, Runtime};
+use crate::error::{Error, Result};
+use crate::init::{ExecPlan, InitPlan};
+use crate::spawn;
+use crate::state::Status;
+
+/// Options of `exec`.
+#[derive(Debug, Clone)]
+pub struct ExecOpts {
+    pub id: String,
+    /// The process object (config.json's `process` shape).
+    pub process: Value,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    /// Re-execute from a sealed copy of the binary first (command-line use).
+    pub seal_exe: bool,
+}
+
+const ALL_NS: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+];
+
+impl Runtime {
+    /// The container's config.json as JSON (the defaults for an exec process).
+    pub fn container_config(&self, id: &str) -> Result<Value> {
+        let (st, _) = self.load(id)?;
+        let path = st.bundle.join("config.json");
+        let text = std::fs::read(&path).map_err(|source| Error::ReadConfig {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| Error::ParseConfig { path, source })
+    }
+
+    pub fn exec(&self, opts: &ExecOpts) -> Result<Created> {
+        let (st, status) = self.load(&opts.id)?;
+        match status {
+            Status::Running => {}
+            Status::Paused if opts.ignore_paused => {}
+            _ => {
+                return Err(Error::WrongState {
+                    id: opts.id.clone(),
+                    status: status.as_str(),
+                    op: "exec",
+                    wanted: "running",
+                })
+            }
+        }
+        if opts.seal_exe && !crate::sys::running_sealed() {
+            let e = crate::sys::reexec_sealed().unwrap_err();
+            return Err(Error::sys("re-exec from a sealed copy of the runtime", e));
+        }
+        let mut raw = self.container_config(&opts.id)?;
+        raw["process"] = opts.process.clone();
+        let cfg = Config::from_value(&mut raw, st.bundle.clone())?;
+        for w in &cfg.warnings {
+            tracing::warn!("{w}");
+        }
+        let process = cfg.process()?;
+        let join = ALL_NS
+            .iter()
+            .filter(|k| cfg.has_ns(**k))
+            .map(|k| {
+                let path = format!("/proc/{}/ns/{}", st.pid, ns_name(*k));
+                open_path(path.as_ref(), OFlag::O_RDONLY).map(|fd| (ns_flag(*k), fd))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let cg = libcgroups::manager_from_state(&self.cgroup_root, &st.cgroup)?;
+        let plan = InitPlan {
+            config: &cfg,
+            join,
+            new_user: false,
+            unshare: nix::sched::CloneFlags::empty(),
+            time_offsets: None,
+            state_dir: None,
+            no_pivot: false,
+            no_new_keyring: true,
+            preserve_fds: opts.preserve_fds,
+            container_id: opts.id.clone(),
+            cgroup_mounts: Vec::new(),
+            hooks: false,
+            exec: ExecPlan::new(process, 0),
+        };
+        let cgroup_fd = match cg.unified_dir() {
+            Some(d) => Some(open_path(&d, OFlag::O_PATH | OFlag::O_DIRECTORY)?),
+            None => None,
+        };
+        let mut no_hooks = |_pid: i32| -> Result<Vec<u8>> { Ok(Vec::new()) };
+        let spawned = spawn::spawn(
+            &plan,
+            cgroup_fd.as_ref(),
+            &|pid| Ok(cg.add_task(pid)?),
+            None,
+            &mut no_hooks,
+        )?;
+        if let Some(p) = &opts.pid_file {
+            write_atomic(p, &spawned.pid.to_string())?;
+        }
+        let mut console = spawned.console;
+        if let (Some(sock), Some(master)) = (&opts.console_socket, &console) {
+            crate::console::send_to_socket(sock, master)?;
+            console = None;
+        }
+        Ok(Created {
+            pid: spawned.pid,
+            console,
+        })
+    }
+}
