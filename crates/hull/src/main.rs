@@ -5,6 +5,7 @@ mod default_spec;
 mod features;
 mod foreground;
 mod logging;
+mod update;
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -190,6 +191,52 @@ fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// runc's ps: JSON is the pid list; a table runs ps(1) and keeps the
+/// header plus the container's rows.
+fn ps(rt: &Runtime, id: &str, format: &str, args: &[String]) -> Result<()> {
+    let pids = rt.pids(id)?;
+    match format {
+        "json" => println!("{}", serde_json::to_string(&pids)?),
+        "table" => {
+            let args: Vec<String> = if args.is_empty() {
+                vec!["-ef".into()]
+            } else {
+                args.to_vec()
+            };
+            let out = std::process::Command::new("ps")
+                .args(&args)
+                .output()
+                .context("run ps")?;
+            if !out.status.success() {
+                bail!(
+                    "ps {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let header = lines.next().unwrap_or_default();
+            let col = header
+                .split_whitespace()
+                .position(|h| h == "PID")
+                .context("ps output has no PID column")?;
+            println!("{header}");
+            for line in lines {
+                let pid = line
+                    .split_whitespace()
+                    .nth(col)
+                    .and_then(|p| p.parse::<i32>().ok());
+                if pid.is_some_and(|p| pids.contains(&p)) {
+                    println!("{line}");
+                }
+            }
+        }
+        other => bail!("invalid format {other:?}: use table or json"),
+    }
+    Ok(())
+}
+
 fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     let body = pretty(&default_spec::default_spec(rootless), b"\t");
@@ -244,6 +291,14 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             };
             return foreground::exec(&rt, &opts, a.detach);
         }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&rt, id, format, ps_args)?,
+        Command::Pause { id } => rt.pause(id)?,
+        Command::Resume { id } => rt.resume(id)?,
+        Command::Update(a) => rt.update(&a.id, &update::resources(a)?)?,
         Command::State { id } => {
             let (st, status) = rt.load(id)?;
             println!("{}", pretty(&st.oci_json(status), b"  "));

@@ -2,6 +2,7 @@
 //! [`config::Config`] -> [`container::Runtime`] operations, with the code
 //! that runs in the container's processes under [`init`].
 
+pub mod cgroup_ops;
 pub mod channel;
 pub mod config;
 pub mod console;
