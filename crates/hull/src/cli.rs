@@ -26,8 +26,8 @@ pub struct Cli {
     /// Use the systemd cgroup driver
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: auto, true or false
-    #[arg(long, global = true, default_value = "auto")]
+    /// Rootless mode: auto, true or false (before the command, as in runc)
+    #[arg(long, default_value = "auto")]
     pub rootless: String,
     /// Accepted for compatibility; checkpointing is not supported
     #[arg(long, global = true, hide = true)]
@@ -90,7 +90,7 @@ pub enum Command {
     /// Send a signal to a container's init
     Kill {
         id: String,
-        #[arg(default_value = "SIGTERM")]
+        #[arg(default_value = "SIGTERM", allow_hyphen_values = true)]
         signal: String,
         /// Signal every process in the container
         #[arg(short = 'a', long)]

@@ -1,15 +1,32 @@
-//! cgroup managers for hull (interface; backends land separately).
+//! cgroup managers for hull: one [`Manager`] over v1, v2 and hybrid hosts.
+//!
+//! A container's cgroup is a list of directories, one per mounted
+//! hierarchy (a single one on a cgroup2 host). [`settings::settings`]
+//! translates `linux.resources` once into writes for both versions; the
+//! manager only picks the half that matches each directory.
+
+mod convert;
+mod devices;
+mod error;
+mod fs;
+pub mod mountinfo;
+pub mod settings;
+mod stats;
+mod validate;
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde::{Deserialize, Serialize};
 
-mod error;
 pub use error::CgroupError;
+pub use fs::Cgroup;
+pub use stats::Stats;
+pub use validate::validate;
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
+/// Where the cgroup hierarchies are mounted (normally `/sys/fs/cgroup`).
 #[derive(Debug, Clone)]
 pub struct CgroupRoot {
     pub path: PathBuf,
@@ -23,93 +40,133 @@ impl Default for CgroupRoot {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct CgroupState {
-    pub dirs: Vec<PathBuf>,
+/// One directory of a container's cgroup.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// Mount point of its hierarchy.
+    pub mount_point: PathBuf,
+    /// v1 controllers of the hierarchy; for cgroup2 the enabled ones.
+    pub controllers: Vec<String>,
+    pub v2: bool,
+    /// Directories this container created (outermost first): only these
+    /// are removed.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
 }
 
+/// What `state.json` keeps to re-open the manager later.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct CgroupState {
+    /// True on a cgroup2-only host.
+    pub v2_host: bool,
+    pub dirs: Vec<Dir>,
+}
+
+/// A cgroup to show inside the container at its cgroup mount.
+#[derive(Debug, Clone)]
 pub struct CgroupMount {
+    /// Directory name under the mount (e.g. "memory", "cpu,cpuacct", "systemd").
     pub name: String,
     pub host_dir: PathBuf,
     pub fstype: &'static str,
     pub options: String,
 }
 
-#[derive(Debug, Default, Serialize)]
-pub struct Stats {}
-
+/// Operations a runtime needs on one container's cgroup.
 pub trait Manager: Send {
+    /// Create the directories (recording which ones did not exist).
     fn create(&mut self) -> Result<()>;
+    /// Move a process into every hierarchy.
     fn add_task(&self, pid: i32) -> Result<()>;
+    /// Apply `linux.resources`; only the fields present are written.
     fn apply(&self, resources: &LinuxResources) -> Result<()>;
     fn pids(&self) -> Result<Vec<i32>>;
+    /// Freeze or thaw, waiting until the state is reached.
     fn freeze(&self, frozen: bool) -> Result<()>;
     fn kill_all(&self, signal: i32) -> Result<()>;
+    /// Remove the directories this container created, deepest first.
     fn destroy(&self) -> Result<()>;
     fn state(&self) -> CgroupState;
+    /// The container's cgroup2 directory on a cgroup2 host (CLONE_INTO_CGROUP).
     fn unified_dir(&self) -> Option<PathBuf>;
     fn mount_sources(&self) -> Vec<CgroupMount>;
     fn stats(&self) -> Result<Stats>;
 }
 
-pub fn validate(_resources: &LinuxResources) -> Result<()> {
-    Ok(())
-}
-
-struct Noop;
-impl Manager for Noop {
-    fn create(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn add_task(&self, _pid: i32) -> Result<()> {
-        Ok(())
-    }
-    fn apply(&self, _r: &LinuxResources) -> Result<()> {
-        Ok(())
-    }
-    fn pids(&self) -> Result<Vec<i32>> {
-        Ok(vec![])
-    }
-    fn freeze(&self, _f: bool) -> Result<()> {
-        Ok(())
-    }
-    fn kill_all(&self, _s: i32) -> Result<()> {
-        Ok(())
-    }
-    fn destroy(&self) -> Result<()> {
-        Ok(())
-    }
-    fn state(&self) -> CgroupState {
-        CgroupState::default()
-    }
-    fn unified_dir(&self) -> Option<PathBuf> {
-        None
-    }
-    fn mount_sources(&self) -> Vec<CgroupMount> {
-        vec![]
-    }
-    fn stats(&self) -> Result<Stats> {
-        Ok(Stats::default())
-    }
-}
-
-pub fn manager_for(
-    _root: &CgroupRoot,
-    _cgroups_path: Option<&Path>,
-    _id: &str,
-    _systemd: bool,
-) -> Result<Box<dyn Manager>> {
-    Ok(Box::new(Noop))
-}
-
-pub fn manager_from_state(_root: &CgroupRoot, _state: &CgroupState) -> Result<Box<dyn Manager>> {
-    Ok(Box::new(Noop))
-}
-
-pub fn default_allowed_devices() -> Vec<LinuxDeviceCgroup> {
-    Vec::new()
-}
-
+/// True when `root` is a cgroup2 mount (a v2-only host).
 pub fn is_v2(root: &CgroupRoot) -> bool {
     root.path.join("cgroup.controllers").exists()
+}
+
+/// Manager for `cgroups_path` (absolute; relative to our own cgroup; or
+/// `/<id>` when absent, as runc's cgroupfs driver).
+pub fn manager_for(
+    root: &CgroupRoot,
+    cgroups_path: Option<&Path>,
+    id: &str,
+    systemd: bool,
+) -> Result<Box<dyn Manager>> {
+    if systemd {
+        let reason = if Path::new("/run/systemd/system").exists() {
+            "the systemd driver is not implemented; use the cgroupfs driver"
+        } else {
+            "systemd is not running (PID 1 is not systemd)"
+        };
+        return Err(CgroupError::Systemd(reason.into()));
+    }
+    let path = match cgroups_path {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("/").join(id),
+    };
+    if path
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(CgroupError::invalid(
+            "linux.cgroupsPath",
+            format!("{} contains \"..\"", path.display()),
+        ));
+    }
+    Ok(Box::new(Cgroup::discover(root, &path)?))
+}
+
+pub fn manager_from_state(_root: &CgroupRoot, state: &CgroupState) -> Result<Box<dyn Manager>> {
+    Ok(Box::new(Cgroup::from_state(state.clone())))
+}
+
+fn rule(allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>) -> LinuxDeviceCgroup {
+    serde_json::from_value(serde_json::json!({
+        "allow": allow, "type": typ, "major": major, "minor": minor, "access": "rwm"
+    }))
+    .expect("valid device rule")
+}
+
+/// runc's default allow list: mknod of anything, the standard devices,
+/// ptys and tun.
+pub fn default_allowed_devices() -> Vec<LinuxDeviceCgroup> {
+    vec![
+        rule(true, "c", None, None).with_access("m"),
+        rule(true, "b", None, None).with_access("m"),
+        rule(true, "c", Some(1), Some(3)),
+        rule(true, "c", Some(1), Some(8)),
+        rule(true, "c", Some(1), Some(7)),
+        rule(true, "c", Some(5), Some(0)),
+        rule(true, "c", Some(1), Some(5)),
+        rule(true, "c", Some(1), Some(9)),
+        rule(true, "c", Some(5), Some(2)),
+        rule(true, "c", Some(136), None),
+        rule(true, "c", Some(10), Some(200)),
+    ]
+}
+
+trait WithAccess {
+    fn with_access(self, access: &str) -> Self;
+}
+
+impl WithAccess for LinuxDeviceCgroup {
+    fn with_access(mut self, access: &str) -> Self {
+        self.set_access(Some(access.into()));
+        self
+    }
 }

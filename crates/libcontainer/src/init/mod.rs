@@ -197,7 +197,13 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         process::wait_for_start(dir)?;
     }
     if let Some(state) = &hook_state {
-        crate::hooks::run_in_container(cfg, "startContainer", state).map_err(|e| e.to_string())?;
+        // The parent serialised this state (compact) while creating; by now
+        // the container is created, as startContainer hooks expect.
+        let text = String::from_utf8_lossy(state);
+        let state = text
+            .replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1)
+            .into_bytes();
+        crate::hooks::run_in_container(cfg, "startContainer", &state).map_err(|e| e.to_string())?;
     }
     process::exec(plan, &exec)
 }

@@ -1,0 +1,230 @@
+//! Bad bundles, ids and arguments: the runtime must fail with exit status 1
+//! and an error message, and leave nothing behind.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+/// `o` is a clean failure. For hull, stderr must also be exactly one line
+/// naming the offending field, file or id (any of `names`).
+#[track_caller]
+fn assert_bad(o: &Output, names: &[&str]) {
+    o.fails();
+    if is_hull() {
+        let err = o.stderr.trim_end();
+        assert_eq!(err.lines().count(), 1, "expected a one-line error: {err:?}");
+        assert!(
+            names.iter().any(|n| err.contains(n)),
+            "error does not name any of {names:?}: {err:?}"
+        );
+    }
+}
+
+/// Create a container from a bundle that should be rejected, check the
+/// failure and the cleanup, and also that `run` rejects it the same way.
+#[track_caller]
+fn reject(t: &Ctx, b: &Bundle, names: &[&str]) {
+    assert_bad(&t.exec(&["create", "--bundle", b.path(), &b.id]), names);
+    t.assert_nothing_left(b);
+    assert_bad(&t.exec(&["run", "--bundle", b.path(), &b.id]), names);
+    t.assert_nothing_left(b);
+}
+
+#[test]
+fn missing_config() {
+    let t = Ctx::new("missing_config");
+    let b = t.bundle();
+    reject(&t, &b, &["config.json"]);
+}
+
+#[test]
+fn malformed_config() {
+    let t = Ctx::new("malformed_config");
+    let b = t.bundle();
+    fs::write(
+        b.dir.join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", \"process\": {",
+    )
+    .unwrap();
+    reject(&t, &b, &["config.json"]);
+    fs::write(b.dir.join("config.json"), "[]").unwrap();
+    reject(&t, &b, &["config.json"]);
+}
+
+#[test]
+fn wrong_type_in_config() {
+    let t = Ctx::new("wrong_type");
+    let mut b = t.bundle();
+    b.set("/process/args", json!("sh -c true"));
+    b.write();
+    reject(&t, &b, &["config.json", "args"]);
+}
+
+#[test]
+fn missing_rootfs() {
+    let t = Ctx::new("missing_rootfs");
+    let mut b = t.bundle();
+    b.set("/root/path", json!("no-such-rootfs"));
+    b.args(&["true"]);
+    b.write();
+    reject(&t, &b, &["no-such-rootfs", "root.path"]);
+}
+
+#[test]
+fn empty_args() {
+    let t = Ctx::new("empty_args");
+    let mut b = t.bundle();
+    b.set("/process/args", json!([]));
+    b.write();
+    reject(&t, &b, &["process.args", "args"]);
+}
+
+#[test]
+fn nonexistent_executable() {
+    let t = Ctx::new("nonexistent_exe");
+    let mut b = t.bundle();
+    b.args(&["/nope"]);
+    b.write();
+    reject(&t, &b, &["/nope"]);
+    // Also when found through PATH.
+    let mut b = t.bundle();
+    b.args(&["no-such-command"]);
+    b.write();
+    reject(&t, &b, &["no-such-command"]);
+}
+
+#[test]
+fn relative_cwd() {
+    let t = Ctx::new("relative_cwd");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.set("/process/cwd", json!("etc"));
+    b.write();
+    reject(&t, &b, &["cwd"]);
+}
+
+#[test]
+fn relative_mount_destination() {
+    // runc 1.1 accepts relative destinations (as relative to the rootfs);
+    // the spec requires an absolute path.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("relative_mount_dest");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.mount("mnt/a", "tmpfs", "tmpfs", &[]);
+    b.write();
+    reject(&t, &b, &["mnt/a", "destination"]);
+}
+
+#[test]
+fn uid_mappings_without_user_namespace() {
+    // runc 1.1 silently ignores id mappings when no user namespace is
+    // requested.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("uidmap_no_userns");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.write();
+    reject(&t, &b, &["uidMappings", "user namespace", "mappings"]);
+}
+
+#[test]
+fn invalid_cgroup_value() {
+    let t = Ctx::new("invalid_cgroup");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.set("/linux/resources/cpu", json!({"cpus": "abc"}));
+    b.write();
+    reject(&t, &b, &["cpus", "abc"]);
+}
+
+#[test]
+fn invalid_container_ids() {
+    let t = Ctx::new("invalid_ids");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.write();
+    for id in ["../x", "a/b", "", ".", "..", "a b"] {
+        let o = t.exec(&["create", "--bundle", b.path(), id]);
+        let names: &[&str] = if id.is_empty() { &["id"] } else { &[id] };
+        assert_bad(&o, names);
+        assert!(!t.dir.join("x").exists());
+        let entries: Vec<_> = fs::read_dir(&t.rt.root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            entries.is_empty(),
+            "create {id:?} left {entries:?} in the state dir"
+        );
+    }
+}
+
+#[test]
+fn duplicate_id() {
+    let t = Ctx::new("duplicate_id");
+    let ctl = t.subdir("ctl");
+    let mut b = t.bundle();
+    b.mount("/mnt/ctl", "bind", ctl.to_str().unwrap(), &["rbind"]);
+    b.sh("echo started > /mnt/ctl/out");
+    t.create(&b).ok();
+    let pid = t.pid(&b.id);
+    assert_bad(&t.exec(&["create", "--bundle", b.path(), &b.id]), &[&b.id]);
+    assert_bad(&t.exec(&["run", "--bundle", b.path(), &b.id]), &[&b.id]);
+    // The first container is untouched and still works.
+    let st = t.state(&b.id);
+    assert_eq!(
+        (st["status"].as_str(), st["pid"].as_i64()),
+        (Some("created"), Some(pid as i64))
+    );
+    assert!(alive(pid));
+    t.exec(&["start", &b.id]).ok();
+    t.wait_status(&b.id, "stopped");
+    assert_eq!(read(ctl.join("out")), "started\n");
+    t.exec(&["delete", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
+fn unknown_id() {
+    let t = Ctx::new("unknown_id");
+    let id = t.id();
+    for args in [
+        vec!["state", &id],
+        vec!["start", &id],
+        vec!["kill", &id],
+        vec!["kill", &id, "KILL"],
+        vec!["delete", &id],
+    ] {
+        assert_bad(&t.exec(&args), &[&id]);
+    }
+}
+
+#[test]
+fn invalid_signal() {
+    let t = Ctx::new("invalid_signal");
+    let mut b = t.bundle();
+    b.args(&["sleep", "1000"]);
+    t.create(&b).ok();
+    for sig in ["FOO", "SIGFOO", "-1", "1000", "9x"] {
+        assert_bad(&t.exec(&["kill", &b.id, sig]), &[sig]);
+    }
+    assert_eq!(t.status(&b.id), "created");
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}

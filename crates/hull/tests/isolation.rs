@@ -1,0 +1,327 @@
+//! What a container sees of the system: root filesystem, masked and
+//! read-only paths, mounts, namespaces, devices, sysctls and cgroups.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+#[test]
+fn readonly_rootfs() {
+    let t = Ctx::new("readonly_rootfs");
+    let mut b = t.bundle();
+    let out = run_sh(
+        &t,
+        &mut b,
+        "touch /newfile 2>&1; echo rc=$?; grep ' / ' /proc/mounts",
+    );
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!out.contains("rc=0"), "{out}");
+    let root_line = out
+        .lines()
+        .find(|l| l.split(' ').nth(1) == Some("/"))
+        .expect("a / mount");
+    let opts = root_line.split(' ').nth(3).unwrap();
+    assert!(opts.split(',').any(|o| o == "ro"), "{root_line}");
+    assert!(!rootfs().join("newfile").exists());
+}
+
+#[test]
+fn writable_rootfs() {
+    let t = Ctx::new("writable_rootfs");
+    let mut b = t.bundle();
+    b.writable_rootfs();
+    let out = run_sh(&t, &mut b, "echo written > /newfile && cat /newfile");
+    assert_eq!(out, "written\n");
+    assert_eq!(read(b.dir.join("rootfs/newfile")), "written\n");
+}
+
+#[test]
+fn masked_paths() {
+    let t = Ctx::new("masked_paths");
+    let mut b = t.bundle();
+    let masked: Vec<String> = b
+        .get("/linux/maskedPaths")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    // Files are masked with /dev/null, directories with an empty tmpfs.
+    // Paths the kernel does not provide are skipped.
+    let script = format!(
+        "for p in {}; do if [ -d $p ]; then echo $p dir $(ls -A $p | wc -l); \
+         elif [ -e $p ]; then echo $p file $(stat -c %t:%T $p) $(wc -c < $p); fi; done",
+        masked.join(" ")
+    );
+    let out = run_sh(&t, &mut b, &script);
+    let (mut files, mut dirs) = (0, 0);
+    for line in out.lines() {
+        let f: Vec<_> = line.split(' ').collect();
+        match f[1] {
+            "dir" => {
+                dirs += 1;
+                assert_eq!(f[2], "0", "{line}");
+            }
+            _ => {
+                files += 1;
+                assert_eq!(&f[2..], ["1:3", "0"], "{line}");
+            }
+        }
+    }
+    assert!(files > 0 && dirs > 0, "nothing was checked: {out}");
+}
+
+#[test]
+fn readonly_paths() {
+    let t = Ctx::new("readonly_paths");
+    let mut b = t.bundle();
+    let paths: Vec<String> = b
+        .get("/linux/readonlyPaths")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    // Paths the kernel does not provide are skipped.
+    let script = format!(
+        "echo x 2>&1 > /proc/sys/kernel/domainname; echo rc=$?; \
+         for p in {}; do [ -e $p ] && echo \"$p $(grep \" $p \" /proc/mounts | tail -n 1)\"; done; true",
+        paths.join(" ")
+    );
+    let out = run_sh(&t, &mut b, &script);
+    let mut lines = out.lines();
+    assert!(
+        lines.next().unwrap().contains("Read-only file system"),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some("rc=1"), "{out}");
+    let mut checked = vec![];
+    for line in lines {
+        let f: Vec<_> = line.split(' ').collect();
+        assert!(
+            f.len() > 4 && f[0] == f[2],
+            "{} is not a mount point: {out}",
+            f[0]
+        );
+        assert!(f[4].split(',').any(|o| o == "ro"), "{line}");
+        checked.push(f[0]);
+    }
+    assert!(checked.contains(&"/proc/sys"), "{out}");
+}
+
+#[test]
+fn tmpfs_mount_with_options() {
+    let t = Ctx::new("tmpfs_mount");
+    let mut b = t.bundle();
+    b.mount(
+        "/mnt/a",
+        "tmpfs",
+        "tmpfs",
+        &["nosuid", "nodev", "noexec", "size=1m", "mode=700"],
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "grep ' /mnt/a ' /proc/mounts; echo ok > /mnt/a/f && cat /mnt/a/f",
+    );
+    let mut lines = out.lines();
+    let fields: Vec<_> = lines.next().unwrap().split(' ').collect();
+    assert_eq!(fields[2], "tmpfs", "{out}");
+    let opts: Vec<_> = fields[3].split(',').collect();
+    for want in ["rw", "nosuid", "nodev", "noexec", "size=1024k", "mode=700"] {
+        assert!(opts.contains(&want), "{want} missing: {out}");
+    }
+    assert_eq!(lines.next(), Some("ok"));
+}
+
+#[test]
+fn bind_mount_host_dir() {
+    let t = Ctx::new("bind_mount");
+    let share = t.subdir("share");
+    fs::write(share.join("in"), "from the host\n").unwrap();
+    let mut b = t.bundle();
+    b.mount("/mnt/b", "bind", share.to_str().unwrap(), &["rbind"]);
+    let out = run_sh(
+        &t,
+        &mut b,
+        "cat /mnt/b/in; echo from the container > /mnt/b/out",
+    );
+    assert_eq!(out, "from the host\n");
+    assert_eq!(read(share.join("out")), "from the container\n");
+}
+
+#[test]
+fn readonly_bind_mount() {
+    let t = Ctx::new("ro_bind_mount");
+    let share = t.subdir("share");
+    fs::write(share.join("in"), "readable\n").unwrap();
+    let mut b = t.bundle();
+    b.mount("/mnt/b", "bind", share.to_str().unwrap(), &["rbind", "ro"]);
+    let out = run_sh(
+        &t,
+        &mut b,
+        "cat /mnt/b/in; echo x 2>&1 > /mnt/b/out; echo rc=$?",
+    );
+    assert!(out.starts_with("readable\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!share.join("out").exists());
+}
+
+#[test]
+fn new_namespaces() {
+    let t = Ctx::new("new_namespaces");
+    let mut b = t.bundle();
+    let kinds = ["pid", "net", "ipc", "uts", "mnt"];
+    let script = format!(
+        "echo $$; for n in {}; do readlink /proc/self/ns/$n; done",
+        kinds.join(" ")
+    );
+    let out = run_sh(&t, &mut b, &script);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("1"),
+        "the container process is not PID 1: {out}"
+    );
+    for (kind, inside) in kinds.iter().zip(lines) {
+        let host = fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+        assert_ne!(
+            inside,
+            host.to_str().unwrap(),
+            "{kind} namespace is the host's"
+        );
+    }
+}
+
+#[test]
+fn join_network_namespace_by_path() {
+    let t = Ctx::new("join_netns");
+    let mut a = t.bundle();
+    a.args(&["sleep", "1000"]);
+    t.create(&a).ok();
+    let a_pid = t.pid(&a.id);
+    let a_net = fs::read_link(format!("/proc/{a_pid}/ns/net")).unwrap();
+    assert_ne!(a_net, fs::read_link("/proc/self/ns/net").unwrap());
+
+    let mut b = t.bundle();
+    b.set(
+        "/linux/namespaces/1",
+        json!({"type": "network", "path": format!("/proc/{a_pid}/ns/net")}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/pid",
+    );
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines[0], a_net.to_str().unwrap());
+    let a_pidns = fs::read_link(format!("/proc/{a_pid}/ns/pid")).unwrap();
+    assert_ne!(
+        lines[1],
+        a_pidns.to_str().unwrap(),
+        "the pid namespace was joined too"
+    );
+
+    t.exec(&["delete", "--force", &a.id]).ok();
+    t.assert_nothing_left(&a);
+}
+
+#[test]
+fn default_devices() {
+    let t = Ctx::new("default_devices");
+    let mut b = t.bundle();
+    let out = run_sh(
+        &t,
+        &mut b,
+        "for d in null zero full random urandom tty; do stat -c '%n %F %t:%T' /dev/$d; done; \
+         for l in fd stdin stdout stderr; do readlink /dev/$l; done; \
+         [ -c /dev/ptmx ] && [ \"$(stat -L -c %d:%i /dev/ptmx)\" = \"$(stat -c %d:%i /dev/pts/ptmx)\" ] && echo ptmx ok; \
+         [ -d /dev/pts ] && [ -d /dev/shm ] && echo dirs ok; \
+         echo x > /dev/null && head -c 3 /dev/zero | wc -c",
+    );
+    let want = "/dev/null character special file 1:3\n\
+                /dev/zero character special file 1:5\n\
+                /dev/full character special file 1:7\n\
+                /dev/random character special file 1:8\n\
+                /dev/urandom character special file 1:9\n\
+                /dev/tty character special file 5:0\n\
+                /proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\n\
+                ptmx ok\ndirs ok\n3\n";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn custom_device() {
+    let t = Ctx::new("custom_device");
+    let mut b = t.bundle();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hulltest", "type": "c", "major": 1, "minor": 3,
+               "fileMode": 0o666, "uid": 0, "gid": 0}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "stat -c '%F %t:%T %a %u:%g' /dev/hulltest; echo x > /dev/hulltest && echo written",
+    );
+    assert_eq!(out, "character special file 1:3 666 0:0\nwritten\n");
+}
+
+#[test]
+fn sysctl_in_new_netns() {
+    let t = Ctx::new("sysctl");
+    let host_before = read("/proc/sys/net/ipv4/ip_forward");
+    let mut b = t.bundle();
+    let want = if host_before.trim() == "1" { "0" } else { "1" };
+    b.set("/linux/sysctl", json!({"net.ipv4.ip_forward": want}));
+    let out = run_sh(&t, &mut b, "cat /proc/sys/net/ipv4/ip_forward");
+    assert_eq!(out.trim(), want);
+    assert_eq!(
+        read("/proc/sys/net/ipv4/ip_forward"),
+        host_before,
+        "the host's sysctl changed"
+    );
+}
+
+#[test]
+fn cgroup_limits() {
+    let t = Ctx::new("cgroup_limits");
+    let ctl = t.subdir("ctl");
+    let mut b = t.bundle();
+    b.set("/linux/resources/memory", json!({"limit": 64 << 20}));
+    b.set("/linux/resources/pids", json!({"limit": 50}));
+    b.mount("/mnt/ctl", "bind", ctl.to_str().unwrap(), &["rbind"]);
+    // With cgroup v1 the container's own cgroups are mounted at
+    // /sys/fs/cgroup/<controller>. With v2 the mount shows the hierarchy
+    // from the container's cgroup namespace root, which (without a cgroup
+    // namespace) is the host's root: find the container's cgroup in it.
+    let read_limits = if cgroup2() {
+        "p=$(sed -n 's/^0:://p' /proc/self/cgroup); cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/pids.max"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    };
+    b.sh(&format!(
+        "{{ {read_limits}; }} > /mnt/ctl/out.tmp 2>&1; mv /mnt/ctl/out.tmp /mnt/ctl/out; exec sleep 1000"
+    ));
+    t.create(&b).ok();
+    let cg = b.cgroups_path();
+    let mem = cgroup_file(&cg, "memory", "memory.limit_in_bytes", "memory.max");
+    let pids = cgroup_file(&cg, "pids", "pids.max", "pids.max");
+    assert_eq!(read(&mem).trim(), "67108864", "{}", mem.display());
+    assert_eq!(read(&pids).trim(), "50", "{}", pids.display());
+    // The container process is in that cgroup.
+    let pid = t.pid(&b.id);
+    let procs = read(mem.with_file_name("cgroup.procs"));
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "{pid} not in {procs:?}"
+    );
+
+    t.exec(&["start", &b.id]).ok();
+    let out = wait_for_file(&ctl.join("out"), |s| !s.is_empty());
+    assert_eq!(out, "67108864\n50\n", "limits seen inside the container");
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
