@@ -129,6 +129,16 @@ pub enum Command {
     Resume { id: String },
     /// Change the resources of a running container
     Update(Box<UpdateArgs>),
+    /// Print stats and OOM events of a container as JSON lines
+    Events {
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Interval between stats events (e.g. 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Write a default config.json
     Spec {
         #[arg(short = 'b', long, default_value = ".")]

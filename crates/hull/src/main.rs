@@ -237,6 +237,61 @@ fn ps(rt: &Runtime, id: &str, format: &str, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A Go-style duration: "5s", "500ms", "1m".
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid interval {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => bail!("invalid interval {s:?}: use ms, s or m"),
+    };
+    if secs <= 0.0 {
+        bail!("invalid interval {s:?}: must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// runc's event stream: {"type":"stats"|"oom","id":..,"data":..} lines.
+fn events(rt: &Runtime, id: &str, once: bool, interval: &str) -> Result<()> {
+    let interval = parse_duration(interval)?;
+    let event = |kind: &str, data: Option<serde_json::Value>| {
+        let mut v = serde_json::json!({"type": kind, "id": id});
+        if let Some(d) = data {
+            v["data"] = d;
+        }
+        println!("{v}");
+    };
+    let oom_count = |s: &libcgroups::Stats| s.0["memory"]["oom_kill"].as_u64().unwrap_or(0);
+    let first = rt.stats(id)?;
+    if once {
+        event("stats", Some(first.0));
+        return Ok(());
+    }
+    let mut ooms = oom_count(&first);
+    let mut last = std::time::Instant::now() - interval;
+    loop {
+        let Ok(stats) = rt.stats(id) else {
+            return Ok(());
+        };
+        if oom_count(&stats) > ooms {
+            ooms = oom_count(&stats);
+            event("oom", None);
+        }
+        if last.elapsed() >= interval {
+            event("stats", Some(stats.0));
+            last = std::time::Instant::now();
+        }
+        std::thread::sleep(interval.min(std::time::Duration::from_millis(200)));
+    }
+}
+
 fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join("config.json");
     let body = pretty(&default_spec::default_spec(rootless), b"\t");
@@ -296,6 +351,11 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             id,
             ps_args,
         } => ps(&rt, id, format, ps_args)?,
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&rt, id, *stats, interval)?,
         Command::Pause { id } => rt.pause(id)?,
         Command::Resume { id } => rt.resume(id)?,
         Command::Update(a) => rt.update(&a.id, &update::resources(a)?)?,

@@ -343,6 +343,7 @@ impl Manager for Cgroup {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 host_dir: d.path.clone(),
+                mount_point: d.mount_point.clone(),
                 fstype: if d.v2 { "cgroup2" } else { "cgroup" },
                 options: d.controllers.join(","),
             })

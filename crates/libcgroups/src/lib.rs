@@ -69,6 +69,8 @@ pub struct CgroupMount {
     /// Directory name under the mount (e.g. "memory", "cpu,cpuacct", "systemd").
     pub name: String,
     pub host_dir: PathBuf,
+    /// Where the hierarchy itself is mounted on the host.
+    pub mount_point: PathBuf,
     pub fstype: &'static str,
     pub options: String,
 }

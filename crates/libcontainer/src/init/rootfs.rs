@@ -197,9 +197,20 @@ fn mount_other(root: &OwnedFd, m: &MountPlan) -> StepResult {
 fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &InitPlan) -> StepResult {
     let v2 = plan.cgroup_mounts.len() == 1 && plan.cgroup_mounts[0].fstype == "cgroup2";
     if v2 {
+        // With its own cgroup namespace the container sees its cgroup as the
+        // root; without one it sees the whole hierarchy, as with runc.
+        let cg = &plan.cgroup_mounts[0];
+        let own_ns = plan
+            .config
+            .has_ns(oci_spec::runtime::LinuxNamespaceType::Cgroup);
+        let source = if own_ns {
+            &cg.host_dir
+        } else {
+            &cg.mount_point
+        };
         let b = MountPlan {
             kind: MountKind::Bind,
-            source: Some(plan.cgroup_mounts[0].host_dir.clone()),
+            source: Some(source.clone()),
             flags: m.flags | MsFlags::MS_BIND | MsFlags::MS_REC,
             ..m.clone()
         };

@@ -1,0 +1,248 @@
+//! exec, ps, pause/resume, update, events and more cgroup resources, on
+//! running containers; values are read back from /sys/fs/cgroup.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A running `sleep` container.
+fn sleeper(t: &Ctx, b: &mut Bundle) {
+    b.args(&["sleep", "1000"]);
+    t.create(b).ok();
+    t.exec(&["start", &b.id]).ok();
+}
+
+#[test]
+fn exec_runs_in_the_container() {
+    let t = Ctx::new("exec_runs");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let out = t.exec(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "hostname; readlink /proc/1/exe; echo $$; exit 4",
+    ]);
+    assert_eq!(out.status, 4, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "runc", "{out:?}");
+    assert!(lines[1].ends_with("busybox"), "{out:?}");
+    assert_ne!(lines[2], "1", "exec'd process is not the init");
+    // Same namespaces as the init.
+    let pid = t.pid(&b.id);
+    let ns = t.exec(&["exec", &b.id, "readlink", "/proc/self/ns/net"]);
+    let host_view = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(ns.stdout.trim(), host_view.to_str().unwrap());
+    // User and env from the command line.
+    let out = t.exec(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--env",
+        "X=y",
+        &b.id,
+        "sh",
+        "-c",
+        "id -u; id -g; echo $X",
+    ]);
+    assert_eq!(out.stdout, "1000\n1000\ny\n", "{out:?}");
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
+fn exec_process_file_and_missing_binary() {
+    let t = Ctx::new("exec_process");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let p = t.subdir("p").join("process.json");
+    let proc = json!({"args": ["sh", "-c", "echo from-file; pwd"], "cwd": "/tmp", "user": {"uid": 0, "gid": 0},
+                      "env": ["PATH=/bin"]});
+    std::fs::write(&p, proc.to_string()).unwrap();
+    let out = t.exec(&["exec", "--process", p.to_str().unwrap(), &b.id]);
+    assert_eq!(out.stdout, "from-file\n/tmp\n", "{out:?}");
+    let out = t.exec(&["exec", &b.id, "/no/such/binary"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    assert!(out.stderr.contains("/no/such/binary"), "{out:?}");
+    t.exec(&["delete", "--force", &b.id]).ok();
+}
+
+#[test]
+fn exec_in_a_stopped_container_fails() {
+    let t = Ctx::new("exec_stopped");
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    t.create(&b).ok();
+    t.exec(&["start", &b.id]).ok();
+    t.wait_status(&b.id, "stopped");
+    let out = t.exec(&["exec", &b.id, "true"]);
+    assert_eq!(out.status, 1, "{out:?}");
+    t.exec(&["delete", &b.id]).ok();
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let t = Ctx::new("ps");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let pid = t.pid(&b.id);
+    let out = t.exec(&["ps", "--format", "json", &b.id]).json();
+    assert_eq!(out, json!([pid]));
+    let table = t.exec(&["ps", &b.id]);
+    assert!(
+        table.stdout.lines().next().unwrap().contains("PID"),
+        "{table:?}"
+    );
+    assert!(table.stdout.contains("sleep 1000"), "{table:?}");
+    t.exec(&["delete", "--force", &b.id]).ok();
+}
+
+fn proc_state(pid: i32) -> char {
+    let stat = read(format!("/proc/{pid}/stat"));
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+#[test]
+fn pause_and_resume() {
+    let t = Ctx::new("pause");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let pid = t.pid(&b.id);
+    t.exec(&["pause", &b.id]).ok();
+    assert_eq!(t.status(&b.id), "paused");
+    if !cgroup2() {
+        let f = cgroup_file(
+            &b.cgroups_path(),
+            "freezer",
+            "freezer.state",
+            "cgroup.freeze",
+        );
+        assert_eq!(read(&f).trim(), "FROZEN");
+    }
+    assert_eq!(proc_state(pid), 'D', "a frozen task sleeps uninterruptibly");
+    t.exec(&["pause", &b.id]).fails();
+    t.exec(&["resume", &b.id]).ok();
+    assert_eq!(t.status(&b.id), "running");
+    assert_eq!(proc_state(pid), 'S');
+    t.exec(&["resume", &b.id]).fails();
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
+fn update_changes_limits() {
+    let t = Ctx::new("update");
+    let mut b = t.bundle();
+    b.set("/linux/resources/memory", json!({"limit": 64 << 20}));
+    sleeper(&t, &mut b);
+    let cg = b.cgroups_path();
+    let mem = cgroup_file(&cg, "memory", "memory.limit_in_bytes", "memory.max");
+    let pids = cgroup_file(&cg, "pids", "pids.max", "pids.max");
+    t.exec(&["update", "--memory", "128m", "--pids-limit", "77", &b.id])
+        .ok();
+    assert_eq!(read(&mem).trim(), (128u64 << 20).to_string());
+    assert_eq!(read(&pids).trim(), "77");
+    let res = t.subdir("r").join("res.json");
+    std::fs::write(
+        &res,
+        json!({"pids": {"limit": 33}, "memory": {"kernel": 0}}).to_string(),
+    )
+    .unwrap();
+    t.exec(&["update", "--resources", res.to_str().unwrap(), &b.id])
+        .ok();
+    assert_eq!(read(&pids).trim(), "33");
+    let out = t.exec(&["update", "--cpuset-cpus", "abc", &b.id]);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("cpu.cpus"), "{out:?}");
+    t.exec(&["delete", "--force", &b.id]).ok();
+}
+
+#[test]
+fn more_resources_read_back() {
+    let t = Ctx::new("resources");
+    let mut b = t.bundle();
+    b.set(
+        "/linux/resources/cpu",
+        json!({"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"}),
+    );
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 96 << 20, "reservation": 32 << 20}),
+    );
+    sleeper(&t, &mut b);
+    let cg = b.cgroups_path();
+    let check = |ctrl: &str, v1: &str, v2: &str, want_v1: &str, want_v2: &str| {
+        let f = cgroup_file(&cg, ctrl, v1, v2);
+        let want = if cgroup2() { want_v2 } else { want_v1 };
+        assert_eq!(read(&f).trim(), want, "{}", f.display());
+    };
+    check("cpu", "cpu.shares", "cpu.weight", "512", "59");
+    check(
+        "cpu",
+        "cpu.cfs_quota_us",
+        "cpu.max",
+        "20000",
+        "20000 100000",
+    );
+    check("cpuset", "cpuset.cpus", "cpuset.cpus", "0", "0");
+    check(
+        "memory",
+        "memory.soft_limit_in_bytes",
+        "memory.low",
+        &(32u64 << 20).to_string(),
+        &(32u64 << 20).to_string(),
+    );
+    let stats = t.exec(&["events", "--stats", &b.id]).json();
+    assert_eq!(stats["type"], "stats");
+    assert!(
+        stats["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert_eq!(stats["data"]["pids"]["current"], 1, "{stats}");
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let t = Ctx::new("oom");
+    let mut b = t.bundle();
+    let limit = 16i64 << 20;
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": limit, "swap": limit}),
+    );
+    // tail buffers its one endless line from /dev/zero until the OOM killer comes.
+    b.sh("sleep 1; tail -n 1 /dev/zero; sleep 1000");
+    t.create(&b).ok();
+    let events = t.rt.spawn(
+        &["events", "--interval", "100ms", &b.id],
+        Default::default(),
+    );
+    t.exec(&["start", &b.id]).ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let cg = b.cgroups_path();
+    let oom_file = cgroup_file(&cg, "memory", "memory.oom_control", "memory.events");
+    loop {
+        let text = read(&oom_file);
+        if text
+            .lines()
+            .any(|l| l.starts_with("oom_kill ") && l != "oom_kill 0")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no OOM kill: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    t.exec(&["delete", "--force", &b.id]).ok();
+    let out = events.wait();
+    assert!(
+        out.stdout.lines().any(|l| l.contains("\"type\":\"oom\"")),
+        "{out:?}"
+    );
+    t.assert_nothing_left(&b);
+}
