@@ -113,16 +113,19 @@ fn pause_and_resume() {
     let pid = t.pid(&b.id);
     t.exec(&["pause", &b.id]).ok();
     assert_eq!(t.status(&b.id), "paused");
-    if !cgroup2() {
-        let f = cgroup_file(
-            &b.cgroups_path(),
-            "freezer",
-            "freezer.state",
-            "cgroup.freeze",
-        );
+    let cg = b.cgroups_path();
+    if cgroup2() {
+        let f = cgroup_file(&cg, "freezer", "freezer.state", "cgroup.events");
+        assert!(read(&f).lines().any(|l| l == "frozen 1"), "{}", read(&f));
+    } else {
+        let f = cgroup_file(&cg, "freezer", "freezer.state", "cgroup.freeze");
         assert_eq!(read(&f).trim(), "FROZEN");
+        assert_eq!(
+            proc_state(pid),
+            'D',
+            "a v1-frozen task sleeps uninterruptibly"
+        );
     }
-    assert_eq!(proc_state(pid), 'D', "a frozen task sleeps uninterruptibly");
     t.exec(&["pause", &b.id]).fails();
     t.exec(&["resume", &b.id]).ok();
     assert_eq!(t.status(&b.id), "running");
