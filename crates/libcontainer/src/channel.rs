@@ -5,18 +5,19 @@
 //! ```text
 //!  parent (hull create)          stage-1 child               init (stage 2, PID 1)
 //!  clone3 ───────────────────▶  waits
-//!  (1) cgroup, Proceed ───────▶  setns joins; unshare(USER)
+//!  (1) Proceed ──────────────▶  setns joins; unshare(USER)
 //!                           ◀─── UserNsReady (only with a new user ns)
-//!  (2) uid/gid maps, Proceed ─▶  unshare the rest, time offsets
+//!  (2) uid/gid maps, Proceed ─▶  unshare the rest (not cgroup), time offsets
+//!  (3) cgroup, Proceed ───────▶  unshare(cgroup)
 //!                                clone3(CLONE_PARENT) ─────▶ init starts
 //!                           ◀─── InitPid(pid); _exit
-//!  (3) waitpid(stage 1)                                       rootfs, mounts, devices
+//!  (4) waitpid(stage 1)                                       rootfs, mounts, devices
 //!                           ◀──────────────────────────────── RunHooks (only with hooks)
-//!  (4) prestart/createRuntime hooks, HookState(json) ───────▶ createContainer hooks
+//!  (5) prestart/createRuntime hooks, HookState(json) ───────▶ createContainer hooks
 //!                                                             pivot_root, console ...
 //!                           ◀──────────────────────────────── Console(fd) (terminal only)
 //!                           ◀──────────────────────────────── Ready
-//!  (5) state.json, pid file, exit                             blocks on exec.fifo
+//!  (6) state.json, pid file, exit                             blocks on exec.fifo
 //!  Any child failure is Error(message), then _exit(1).
 //! ```
 

@@ -73,9 +73,6 @@ pub fn spawn(
     };
     drop(theirs);
     let mut guard = ChildGuard { pids: vec![pid1] };
-    if cgroup_fd.is_none() {
-        join_cgroup(pid1)?;
-    }
     ours.send(&Msg::Proceed)
         .map_err(|e| Error::sys("send", e))?;
     if plan.new_user {
@@ -87,6 +84,14 @@ pub fn spawn(
         ours.send(&Msg::Proceed)
             .map_err(|e| Error::sys("send", e))?;
     }
+    // The first cgroup migration on a v1 host waits for an RCU grace
+    // period (milliseconds): stage 1 enters its namespaces meanwhile and
+    // waits for this Proceed only before it forks the init.
+    if cgroup_fd.is_none() {
+        join_cgroup(pid1)?;
+    }
+    ours.send(&Msg::Proceed)
+        .map_err(|e| Error::sys("send", e))?;
     let pid = match ours.expect("InitPid").map_err(init_err)? {
         Msg::InitPid(p) => p,
         _ => unreachable!("expect checked the kind"),

@@ -104,9 +104,9 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
             "prctl(DUMPABLE)".into()
         })?;
     }
-    errno_ctx(unshare(plan.unshare), || {
-        format!("unshare({:?})", plan.unshare)
-    })?;
+    let cgroup_ns = plan.unshare & CloneFlags::CLONE_NEWCGROUP;
+    let early = plan.unshare - cgroup_ns;
+    errno_ctx(unshare(early), || format!("unshare({early:?})"))?;
     if let Some(offsets) = &plan.time_offsets {
         std::fs::write("/proc/self/timens_offsets", offsets)
             .map_err(|e| format!("write /proc/self/timens_offsets: {e}"))?;
@@ -114,6 +114,9 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
     errno_ctx(sys::prctl(libc::PR_SET_DUMPABLE, 0, 0), || {
         "prctl(DUMPABLE)".into()
     })?;
+    // In the container's cgroup now; a new cgroup namespace is rooted there.
+    chan.expect("Proceed")?;
+    errno_ctx(unshare(cgroup_ns), || "unshare(cgroup)".into())?;
     // SAFETY: single-threaded (checked by the parent before the first fork).
     let forked = unsafe { sys::clone3(libc::CLONE_PARENT as u64, None) };
     match errno_ctx(forked, || "clone3(init)".into())? {
