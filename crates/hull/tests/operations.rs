@@ -249,3 +249,16 @@ fn oom_kill_is_reported() {
     );
     t.assert_nothing_left(&b);
 }
+
+#[test]
+fn cgroup_namespace_is_rooted_at_the_container_cgroup() {
+    let t = Ctx::new("cgroupns");
+    let mut b = t.bundle();
+    b.push("/linux/namespaces", json!({"type": "cgroup"}));
+    let out = run_sh(&t, &mut b, "cat /proc/self/cgroup");
+    assert!(!out.is_empty());
+    for line in out.lines() {
+        assert!(line.ends_with(":/"), "not at the namespace root: {out}");
+    }
+    t.assert_nothing_left(&b);
+}

@@ -8,16 +8,16 @@
 //!  (1) Proceed ──────────────▶  setns joins; unshare(USER)
 //!                           ◀─── UserNsReady (only with a new user ns)
 //!  (2) uid/gid maps, Proceed ─▶  unshare the rest (not cgroup), time offsets
-//!  (3) cgroup, Proceed ───────▶  unshare(cgroup)
 //!                                clone3(CLONE_PARENT) ─────▶ init starts
 //!                           ◀─── InitPid(pid); _exit
-//!  (4) waitpid(stage 1)                                       rootfs, mounts, devices
+//!  (3) waitpid(stage 1), join the cgroup                     rootfs, mounts, devices
+//!      Proceed ─────────────────────────────────────────────▶ unshare(cgroup)
 //!                           ◀──────────────────────────────── RunHooks (only with hooks)
-//!  (5) prestart/createRuntime hooks, HookState(json) ───────▶ createContainer hooks
+//!  (4) prestart/createRuntime hooks, HookState(json) ───────▶ createContainer hooks
 //!                                                             pivot_root, console ...
 //!                           ◀──────────────────────────────── Console(fd) (terminal only)
 //!                           ◀──────────────────────────────── Ready
-//!  (6) state.json, pid file, exit                             blocks on exec.fifo
+//!  (5) state.json, pid file, exit                             blocks on exec.fifo
 //!  Any child failure is Error(message), then _exit(1).
 //! ```
 

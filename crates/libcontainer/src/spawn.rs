@@ -44,7 +44,7 @@ fn init_err(e: impl std::fmt::Display) -> Error {
 
 /// Fork the container's processes and run the protocol until Ready.
 /// `cgroup_fd` is the container's cgroup2 dir for CLONE_INTO_CGROUP; without
-/// one, `join_cgroup` is called with stage 1's pid before it proceeds.
+/// one, `join_cgroup` is called with the init's pid while it builds the rootfs.
 /// `on_hooks` runs the runtime-namespace hooks and returns the state JSON.
 pub fn spawn(
     plan: &InitPlan,
@@ -84,14 +84,6 @@ pub fn spawn(
         ours.send(&Msg::Proceed)
             .map_err(|e| Error::sys("send", e))?;
     }
-    // The first cgroup migration on a v1 host waits for an RCU grace
-    // period (milliseconds): stage 1 enters its namespaces meanwhile and
-    // waits for this Proceed only before it forks the init.
-    if cgroup_fd.is_none() {
-        join_cgroup(pid1)?;
-    }
-    ours.send(&Msg::Proceed)
-        .map_err(|e| Error::sys("send", e))?;
     let pid = match ours.expect("InitPid").map_err(init_err)? {
         Msg::InitPid(p) => p,
         _ => unreachable!("expect checked the kind"),
@@ -102,6 +94,14 @@ pub fn spawn(
         other => return Err(Error::Init(format!("stage 1 ended with {other:?}"))),
     }
     guard.pids.remove(0);
+    // The first cgroup migration on a v1 host waits for an RCU grace
+    // period (milliseconds): the init builds its rootfs meanwhile and waits
+    // for this Proceed only before hooks, the cgroup namespace and exec.
+    if cgroup_fd.is_none() {
+        join_cgroup(pid)?;
+    }
+    ours.send(&Msg::Proceed)
+        .map_err(|e| Error::sys("send", e))?;
     let mut console = None;
     loop {
         match ours.recv() {

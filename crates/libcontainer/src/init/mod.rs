@@ -104,8 +104,7 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
             "prctl(DUMPABLE)".into()
         })?;
     }
-    let cgroup_ns = plan.unshare & CloneFlags::CLONE_NEWCGROUP;
-    let early = plan.unshare - cgroup_ns;
+    let early = plan.unshare - CloneFlags::CLONE_NEWCGROUP;
     errno_ctx(unshare(early), || format!("unshare({early:?})"))?;
     if let Some(offsets) = &plan.time_offsets {
         std::fs::write("/proc/self/timens_offsets", offsets)
@@ -114,9 +113,6 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
     errno_ctx(sys::prctl(libc::PR_SET_DUMPABLE, 0, 0), || {
         "prctl(DUMPABLE)".into()
     })?;
-    // In the container's cgroup now; a new cgroup namespace is rooted there.
-    chan.expect("Proceed")?;
-    errno_ctx(unshare(cgroup_ns), || "unshare(cgroup)".into())?;
     // SAFETY: single-threaded (checked by the parent before the first fork).
     let forked = unsafe { sys::clone3(libc::CLONE_PARENT as u64, None) };
     match errno_ctx(forked, || "clone3(init)".into())? {
@@ -164,6 +160,14 @@ fn stage2(plan: &InitPlan, chan: &Channel) -> ! {
 
 pub enum Never {}
 
+/// Wait until the parent has put us in the container's cgroup, then
+/// unshare the cgroup namespace (rooted there) if the config asks for one.
+pub fn wait_for_cgroup(plan: &InitPlan, chan: &Channel) -> StepResult {
+    chan.expect("Proceed")?;
+    let cgroup_ns = plan.unshare & CloneFlags::CLONE_NEWCGROUP;
+    errno_ctx(unshare(cgroup_ns), || "unshare(cgroup)".into())
+}
+
 fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
     errno_ctx(
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0),
@@ -176,6 +180,7 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
     let hook_state = if build_rootfs {
         rootfs::prepare(plan, chan)?
     } else {
+        wait_for_cgroup(plan, chan)?;
         None
     };
     let console = if process.terminal().unwrap_or(false) {

@@ -309,6 +309,7 @@ pub fn prepare(plan: &InitPlan, chan: &Channel) -> StepResult<Option<Vec<u8>>> {
     devices::create(&root, cfg, userns)?;
     let cwd = cfg.process().map_err(|e| e.to_string())?.cwd();
     make_in_root(&root, cwd, true)?;
+    super::wait_for_cgroup(plan, chan)?;
     let state = if plan.hooks {
         chan.send(&Msg::RunHooks)
             .map_err(|e| format!("send: {e}"))?;
