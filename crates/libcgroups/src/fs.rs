@@ -332,6 +332,19 @@ impl Manager for Cgroup {
         self.state.v2_host.then(|| self.state.dirs[0].path.clone())
     }
 
+    fn clone_into(&self) -> Option<PathBuf> {
+        self.unified().map(|d| d.path.clone())
+    }
+
+    fn self_join_files(&self) -> Vec<PathBuf> {
+        self.state
+            .dirs
+            .iter()
+            .filter(|d| !d.v2)
+            .map(|d| d.path.join("tasks"))
+            .collect()
+    }
+
     fn mount_sources(&self) -> Vec<CgroupMount> {
         self.state
             .dirs

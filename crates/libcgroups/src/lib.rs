@@ -90,8 +90,14 @@ pub trait Manager: Send {
     /// Remove the directories this container created, deepest first.
     fn destroy(&self) -> Result<()>;
     fn state(&self) -> CgroupState;
-    /// The container's cgroup2 directory on a cgroup2 host (CLONE_INTO_CGROUP).
+    /// The container's cgroup2 directory on a cgroup2 host.
     fn unified_dir(&self) -> Option<PathBuf>;
+    /// The cgroup2 directory (v2 host, or the unified mount of a hybrid
+    /// host) a process can be cloned into with CLONE_INTO_CGROUP.
+    fn clone_into(&self) -> Option<PathBuf>;
+    /// v1 `tasks` files a single-threaded process can write "0" to, moving
+    /// itself without the global threadgroup lock (and its RCU wait).
+    fn self_join_files(&self) -> Vec<PathBuf>;
     fn mount_sources(&self) -> Vec<CgroupMount>;
     fn stats(&self) -> Result<Stats>;
 }

@@ -242,6 +242,7 @@ impl Runtime {
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.listen_fds + opts.preserve_fds,
             container_id: opts.id.clone(),
+            cgroup_tasks: cg.self_join_files(),
             cgroup_mounts: if uses_cgroup_mount {
                 cg.mount_sources()
             } else {
@@ -264,7 +265,7 @@ impl Runtime {
             paused: false,
             started: false,
         };
-        let cgroup_fd = match cg.unified_dir() {
+        let cgroup_fd = match cg.clone_into() {
             Some(d) => Some(open_path(&d, OFlag::O_PATH | OFlag::O_DIRECTORY)?),
             None => None,
         };

@@ -98,10 +98,11 @@ impl Runtime {
             preserve_fds: opts.preserve_fds,
             container_id: opts.id.clone(),
             cgroup_mounts: Vec::new(),
+            cgroup_tasks: cg.self_join_files(),
             hooks: false,
             exec: ExecPlan::new(process, 0),
         };
-        let cgroup_fd = match cg.unified_dir() {
+        let cgroup_fd = match cg.clone_into() {
             Some(d) => Some(open_path(&d, OFlag::O_PATH | OFlag::O_DIRECTORY)?),
             None => None,
         };

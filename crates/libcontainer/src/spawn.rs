@@ -43,8 +43,9 @@ fn init_err(e: impl std::fmt::Display) -> Error {
 }
 
 /// Fork the container's processes and run the protocol until Ready.
-/// `cgroup_fd` is the container's cgroup2 dir for CLONE_INTO_CGROUP; without
-/// one, `join_cgroup` is called with the init's pid while it builds the rootfs.
+/// `cgroup_fd` is the container's cgroup2 dir for CLONE_INTO_CGROUP; stage 1
+/// joins the v1 hierarchies itself (`plan.cgroup_tasks`); with neither,
+/// `join_cgroup` is called with the init's pid while it builds the rootfs.
 /// `on_hooks` runs the runtime-namespace hooks and returns the state JSON.
 pub fn spawn(
     plan: &InitPlan,
@@ -94,10 +95,10 @@ pub fn spawn(
         other => return Err(Error::Init(format!("stage 1 ended with {other:?}"))),
     }
     guard.pids.remove(0);
-    // The first cgroup migration on a v1 host waits for an RCU grace
-    // period (milliseconds): the init builds its rootfs meanwhile and waits
-    // for this Proceed only before hooks, the cgroup namespace and exec.
-    if cgroup_fd.is_none() {
+    // A migration by pid takes the global threadgroup lock and waits for an
+    // RCU grace period (milliseconds): the init builds its rootfs meanwhile
+    // and waits for this Proceed only before hooks, cgroupns and exec.
+    if cgroup_fd.is_none() && plan.cgroup_tasks.is_empty() {
         join_cgroup(pid)?;
     }
     ours.send(&Msg::Proceed)

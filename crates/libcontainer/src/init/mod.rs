@@ -38,6 +38,8 @@ pub struct InitPlan<'a> {
     pub preserve_fds: u32,
     pub container_id: String,
     pub cgroup_mounts: Vec<libcgroups::CgroupMount>,
+    /// v1 `tasks` files stage 1 writes "0" to, joining the cgroup itself.
+    pub cgroup_tasks: Vec<std::path::PathBuf>,
     /// Config has hooks: the init asks the parent to run its hooks and for the state JSON.
     pub hooks: bool,
     pub exec: process::ExecPlan,
@@ -74,6 +76,11 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
         "prctl(DUMPABLE)".into()
     })?;
     chan.expect("Proceed")?;
+    // Moving only ourselves ("0" to tasks) skips the kernel's global
+    // threadgroup lock, whose RCU wait costs milliseconds per container.
+    for f in &plan.cgroup_tasks {
+        std::fs::write(f, "0").map_err(|e| format!("join cgroup {}: {e}", f.display()))?;
+    }
     let mut joined_user = false;
     for (flag, fd) in &plan.join {
         errno_ctx(setns(fd.as_fd(), *flag), || {
