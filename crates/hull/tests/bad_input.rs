@@ -228,3 +228,38 @@ fn invalid_signal() {
     t.exec(&["delete", "--force", &b.id]).ok();
     t.assert_nothing_left(&b);
 }
+
+/// "a mount onto a symlink pointing outside the rootfs": the destination is
+/// resolved inside the rootfs, so the host directory the symlink names is
+/// never mounted on or created in.
+#[test]
+fn mount_through_symlink_stays_in_rootfs() {
+    let t = Ctx::new("symlink_escape");
+    let host = t.subdir("host-target");
+    let mut b = t.bundle();
+    b.writable_rootfs();
+    let rootfs = b.rootfs_path();
+    std::os::unix::fs::symlink(&host, rootfs.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", rootfs.join("up")).unwrap();
+    b.mount("/escape/inner", "tmpfs", "tmpfs", &[]);
+    b.mount("/up/etc/hull-escape", "tmpfs", "tmpfs", &[]);
+    let out = run_sh(
+        &t,
+        &mut b,
+        "grep -c hull-escape /proc/mounts; ls -d /etc/hull-escape",
+    );
+    assert!(out.contains("/etc/hull-escape"), "{out}");
+    assert!(
+        !host.join("inner").exists(),
+        "created a directory outside the rootfs"
+    );
+    assert!(
+        !std::path::Path::new("/etc/hull-escape").exists(),
+        "escaped to the host's /etc"
+    );
+    assert!(rootfs
+        .join(host.strip_prefix("/").unwrap())
+        .join("inner")
+        .is_dir());
+    t.assert_nothing_left(&b);
+}

@@ -54,8 +54,18 @@ pub fn open_in_root(root: &OwnedFd, path: &Path) -> nix::Result<OwnedFd> {
 /// Create `path` inside `root` (directories along the way; the last
 /// component a directory or an empty file) and return an O_PATH fd to it.
 pub fn make_in_root(root: &OwnedFd, path: &Path, dir: bool) -> StepResult<OwnedFd> {
+    make_in_root_depth(root, path, dir, 0)
+}
+
+fn make_in_root_depth(root: &OwnedFd, path: &Path, dir: bool, depth: u32) -> StepResult<OwnedFd> {
     if let Ok(fd) = open_in_root(root, path) {
         return Ok(fd);
+    }
+    if depth > 40 {
+        return Err(format!(
+            "{}: too many levels of symbolic links",
+            path.display()
+        ));
     }
     let rel = rel(path);
     let comps: Vec<_> = rel.components().collect();
@@ -69,6 +79,15 @@ pub fn make_in_root(root: &OwnedFd, path: &Path, dir: bool) -> StepResult<OwnedF
         }
         let last = i + 1 == comps.len();
         let name = c.as_os_str();
+        // A dangling symlink: create its target instead, read as a path
+        // inside the rootfs (absolute targets start at the rootfs).
+        if let Ok(target) = nix::fcntl::readlinkat(&parent, name) {
+            let base = Path::new("/").join(cur.parent().unwrap_or(Path::new("")));
+            let mut next = base.join(&target);
+            next.extend(&comps[i + 1..]);
+            let next = crate::config::mounts::clean_abs(&next);
+            return make_in_root_depth(root, &next, dir, depth + 1);
+        }
         if last && !dir {
             let r = nix::fcntl::openat(
                 &parent,
