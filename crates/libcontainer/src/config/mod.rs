@@ -36,6 +36,8 @@ pub struct Config {
     pub new_ns: CloneFlags,
     /// Namespaces to join, user namespace first.
     pub join_ns: Vec<NsJoin>,
+    /// The compiled `linux.seccomp` filter.
+    pub seccomp: Option<crate::seccomp::Filter>,
     /// Things accepted with a warning (unknown capabilities, ...).
     pub warnings: Vec<String>,
 }
@@ -110,6 +112,10 @@ impl Config {
             .map(|(i, m)| MountPlan::from_spec(m, i, &bundle))
             .collect::<Result<Vec<_>>>()?;
         let (new_ns, join_ns) = namespaces(&spec)?;
+        let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+            Some(s) => Some(crate::seccomp::compile(s)?),
+            None => None,
+        };
         let config = Config {
             spec,
             bundle,
@@ -118,6 +124,7 @@ impl Config {
             mounts,
             new_ns,
             join_ns,
+            seccomp,
             warnings,
         };
         validate::check(&config)?;

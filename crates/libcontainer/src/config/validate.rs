@@ -164,12 +164,6 @@ fn security(c: &Config) -> Result<()> {
         ));
     }
     let linux = c.spec.linux().as_ref();
-    if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
-        return Err(Error::config(
-            "linux.seccomp",
-            "seccomp filters are not supported yet",
-        ));
-    }
     if linux.and_then(|l| l.intel_rdt().as_ref()).is_some()
         && !Path::new("/sys/fs/resctrl/info").exists()
     {
@@ -301,7 +295,10 @@ mod tests {
             ),
             (
                 "linux.seccomp",
-                Box::new(|v| v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"})),
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]})
+                }),
             ),
             (
                 "process.apparmorProfile",

@@ -243,6 +243,11 @@ pub fn apply(plan: &InitPlan, process: &Process) -> StepResult {
         let r = unsafe { libc::personality(domain) };
         errno_ctx(nix::errno::Errno::result(r), || "personality".into())?;
     }
+    // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the
+    // capabilities go. With it, as late as possible (just before execve).
+    if !process.no_new_privileges().unwrap_or(false) {
+        load_seccomp(plan)?;
+    }
     apply_identity(process, &plan.config.caps)?;
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
@@ -322,12 +327,28 @@ fn reset_signals() {
     }
 }
 
+fn load_seccomp(plan: &InitPlan) -> StepResult {
+    match &plan.config.seccomp {
+        Some(f) => errno_ctx(crate::seccomp::load(f), || "load seccomp filter".into()),
+        None => Ok(()),
+    }
+}
+
 /// The last step: mark leftover fds close-on-exec and execve.
 pub fn exec(plan: &InitPlan, path: &CString) -> StepResult<super::Never> {
     reset_signals();
     errno_ctx(sys::cloexec_from(3 + plan.preserve_fds), || {
         "close_range".into()
     })?;
+    let nnp = plan
+        .config
+        .process()
+        .ok()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false);
+    if nnp {
+        load_seccomp(plan)?;
+    }
     let argv: Vec<*const libc::c_char> = plan
         .exec
         .args

@@ -1,0 +1,284 @@
+//! `linux.seccomp` -> a BPF program, compiled in the parent and loaded by
+//! the init just before execve.
+
+mod bpf;
+mod syscalls;
+
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompFilterFlag as F,
+    LinuxSeccompOperator as O,
+};
+
+pub use bpf::Insn;
+use bpf::{Cond, Op, Rule};
+
+use crate::error::{Error, Result};
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const X32_BIT: u32 = 0x4000_0000;
+
+/// A compiled filter and the flags to load it with.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub prog: Vec<Insn>,
+    pub flags: u32,
+}
+
+fn action(a: A, errno: Option<u32>, default_errno: u32) -> Result<u32> {
+    Ok(match a {
+        A::ScmpActKill | A::ScmpActKillThread => 0x0000_0000,
+        A::ScmpActKillProcess => 0x8000_0000,
+        A::ScmpActTrap => 0x0003_0000,
+        A::ScmpActErrno => 0x0005_0000 | (errno.unwrap_or(default_errno) & 0xffff),
+        A::ScmpActTrace => 0x7ff0_0000 | (errno.unwrap_or(default_errno) & 0xffff),
+        A::ScmpActLog => 0x7ffc_0000,
+        A::ScmpActAllow => 0x7fff_0000,
+        A::ScmpActNotify => {
+            return Err(Error::config(
+                "linux.seccomp",
+                "SCMP_ACT_NOTIFY (user notification) is not supported yet",
+            ))
+        }
+    })
+}
+
+fn op(o: O) -> Op {
+    match o {
+        O::ScmpCmpNe => Op::Ne,
+        O::ScmpCmpLt => Op::Lt,
+        O::ScmpCmpLe => Op::Le,
+        O::ScmpCmpEq => Op::Eq,
+        O::ScmpCmpGe => Op::Ge,
+        O::ScmpCmpGt => Op::Gt,
+        O::ScmpCmpMaskedEq => Op::MaskedEq,
+    }
+}
+
+fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+/// Compile `linux.seccomp` for this host (x86_64, with its x86 and x32
+/// compat ABIs when the profile lists them).
+pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        libc::EPERM as u32,
+    )?;
+    let arches = s.architectures().clone().unwrap_or_default();
+    let want = |a: Arch| {
+        arches.is_empty() || arches.contains(&a) || arches.contains(&Arch::ScmpArchNative)
+    };
+    let mut x86_64 = Vec::new();
+    let mut x86 = Vec::new();
+    let with_x32 = arches.contains(&Arch::ScmpArchX32);
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        let act = action(sc.action(), sc.errno_ret(), default_errno).map_err(|e| {
+            Error::config(format!("linux.seccomp.syscalls[{i}].action"), e.to_string())
+        })?;
+        let args = sc.args().clone().unwrap_or_default();
+        let mut conds = Vec::new();
+        for a in &args {
+            if a.index() > 5 {
+                return Err(Error::config(
+                    format!("linux.seccomp.syscalls[{i}].args"),
+                    format!("index {} is above 5", a.index()),
+                ));
+            }
+            conds.push(Cond {
+                index: a.index() as u32,
+                op: op(a.op()),
+                value: a.value(),
+                value_two: a.value_two().unwrap_or(0),
+            });
+        }
+        // As runc: several conditions on one argument are alternatives
+        // (one rule each); otherwise they all must hold (one rule).
+        let repeated = (0..6).any(|ix| conds.iter().filter(|c| c.index == ix).count() > 1);
+        let groups: Vec<Vec<Cond>> = if repeated {
+            conds.iter().map(|c| vec![*c]).collect()
+        } else {
+            vec![conds]
+        };
+        for name in sc.names() {
+            for g in &groups {
+                if let Some(nr) = lookup(syscalls::X86_64, name) {
+                    x86_64.push(Rule {
+                        nr,
+                        conds: g.clone(),
+                        action: act,
+                    });
+                    if with_x32 {
+                        x86_64.push(Rule {
+                            nr: nr | X32_BIT,
+                            conds: g.clone(),
+                            action: act,
+                        });
+                    }
+                }
+                if let Some(nr) = lookup(syscalls::X86, name) {
+                    x86.push(Rule {
+                        nr,
+                        conds: g.clone(),
+                        action: act,
+                    });
+                }
+            }
+        }
+    }
+    // Conditional rules before the unconditional ones of the same syscall.
+    for rules in [&mut x86_64, &mut x86] {
+        rules.sort_by_key(|r| r.conds.is_empty());
+    }
+    let mut sections = Vec::new();
+    if want(Arch::ScmpArchX86_64) {
+        if !with_x32 {
+            // x32 syscalls share the x86_64 audit arch: refuse them as the default does.
+            x86_64.insert(
+                0,
+                Rule {
+                    nr: X32_BIT,
+                    conds: vec![],
+                    action: default,
+                },
+            );
+        }
+        sections.push((AUDIT_ARCH_X86_64, x86_64));
+    }
+    if want(Arch::ScmpArchX86) {
+        sections.push((AUDIT_ARCH_I386, x86));
+    }
+    let mut prog = bpf::program(&sections, default, 0x8000_0000);
+    if !with_x32 && want(Arch::ScmpArchX86_64) {
+        fix_x32_check(&mut prog);
+    }
+    if prog.len() > 4096 {
+        return Err(Error::config(
+            "linux.seccomp",
+            format!("the filter has {} instructions (max 4096)", prog.len()),
+        ));
+    }
+    let mut flags = 0;
+    for f in s.flags().iter().flatten() {
+        flags |= match f {
+            F::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC as u32,
+            F::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG as u32,
+            F::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW as u32,
+            F::SeccompFilterFlagWaitKillableRecv => 1 << 5,
+        };
+    }
+    Ok(Filter { prog, flags })
+}
+
+/// The x32 guard rule matches nr == X32_BIT exactly; make it match every
+/// nr >= X32_BIT (JGE) so all x32 calls take the default action.
+fn fix_x32_check(prog: &mut [Insn]) {
+    if let Some(i) = prog.iter().position(|i| i.code == 0x15 && i.k == X32_BIT) {
+        prog[i].code = 0x35;
+    }
+}
+
+/// Load the filter into this thread (seccomp(2), SECCOMP_SET_MODE_FILTER).
+pub fn load(f: &Filter) -> nix::Result<()> {
+    let prog = libc::sock_fprog {
+        len: f.prog.len() as u16,
+        filter: f.prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: prog points at f.prog, whose Insn layout is struct sock_filter.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            1, /* SET_MODE_FILTER */
+            f.flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bpf::interp::run;
+    use super::*;
+
+    fn filter(v: serde_json::Value) -> Filter {
+        compile(&serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    const ALLOW: u32 = 0x7fff_0000;
+
+    #[test]
+    fn names_actions_and_arches() {
+        let f = filter(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [
+                {"names": ["getpid", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}, {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS"}
+            ]
+        }));
+        let x64 = AUDIT_ARCH_X86_64;
+        assert_eq!(run(&f.prog, 39, x64, [0; 6]), ALLOW, "getpid");
+        assert_eq!(
+            run(&f.prog, 20, AUDIT_ARCH_I386, [0; 6]),
+            ALLOW,
+            "i386 getpid"
+        );
+        assert_eq!(
+            run(&f.prog, 83, x64, [0; 6]),
+            0x0005_000d,
+            "mkdir -> EACCES"
+        );
+        assert_eq!(run(&f.prog, 62, x64, [0; 6]), 0x8000_0000, "kill");
+        assert_eq!(
+            run(&f.prog, 135, x64, [8, 0, 0, 0, 0, 0]),
+            ALLOW,
+            "personality(8): OR of conditions"
+        );
+        assert_eq!(run(&f.prog, 135, x64, [0; 6]), ALLOW);
+        assert_eq!(run(&f.prog, 135, x64, [4, 0, 0, 0, 0, 0]), 0x0005_0026);
+        assert_eq!(
+            run(&f.prog, 0, x64, [0; 6]),
+            0x0005_0026,
+            "read -> default ENOSYS"
+        );
+        assert_eq!(
+            run(&f.prog, 39 | X32_BIT, x64, [0; 6]),
+            0x0005_0026,
+            "x32 not listed"
+        );
+        assert_eq!(
+            run(&f.prog, 39, 0xc000_00b7, [0; 6]),
+            0x8000_0000,
+            "aarch64 not listed"
+        );
+    }
+
+    #[test]
+    fn notify_is_refused_with_the_field() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }))
+        .unwrap();
+        assert!(compile(&s).unwrap_err().to_string().contains("syscalls[0]"));
+    }
+
+    #[test]
+    fn table_is_sorted() {
+        for t in [syscalls::X86_64, syscalls::X86] {
+            assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        assert_eq!(lookup(syscalls::X86_64, "getpid"), Some(39));
+    }
+}
