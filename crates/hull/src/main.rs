@@ -380,6 +380,23 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
     Ok(0)
 }
 
+/// The error and its causes on one line, skipping a cause whose text the
+/// message already ends with (library errors often include their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.version {
@@ -415,7 +432,7 @@ fn main() -> ExitCode {
     match dispatch(&cli, command) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = one_line(&e);
             if logger.has_file() {
                 logger.write(&tracing::Level::ERROR, &msg);
             }

@@ -155,8 +155,14 @@ impl Cgroup {
                     write_file(&cur.join(f), v.trim())?;
                 }
             }
-            if dir.v2 && cur != dir.path {
-                enable_controllers(&cur);
+        }
+        if dir.v2 {
+            // Every ancestor delegates its controllers (also ones that
+            // existed before, e.g. a shared parent).
+            let mut anc = dir.mount_point.clone();
+            for c in rel.components() {
+                enable_controllers(&anc);
+                anc.push(c);
             }
         }
         Ok(())
@@ -201,8 +207,10 @@ fn wait_for(what: &Path, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
 
 impl Manager for Cgroup {
     fn create(&mut self) -> Result<()> {
-        if self.state.v2_host {
-            enable_controllers(&self.state.dirs[0].mount_point);
+        // Delegate the controllers of a cgroup2 root (on hybrid hosts too,
+        // where hugetlb may live only there).
+        for d in self.state.dirs.iter().filter(|d| d.v2) {
+            enable_controllers(&d.mount_point);
         }
         for d in &mut self.state.dirs {
             Cgroup::mkdirs(d)?;
