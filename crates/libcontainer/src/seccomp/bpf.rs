@@ -235,8 +235,71 @@ fn rule_block(r: &Rule) -> Vec<Insn> {
         .collect()
 }
 
-/// A program: for each (audit arch, rules) check the arch, run its rules,
-/// else the default; unknown arches get `bad_arch`.
+/// Unconditional rules as sorted, non-overlapping intervals of syscall
+/// numbers covering 0..=u32::MAX (first rule for a number wins; gaps take
+/// `default`), adjacent equal actions merged.
+fn intervals(rules: &[Rule], default: u32) -> Vec<(u32, u32)> {
+    let mut first: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+    for r in rules.iter().filter(|r| r.conds.is_empty()) {
+        first.entry(r.nr).or_insert(r.action);
+    }
+    // (start, action) of each interval.
+    let mut out: Vec<(u32, u32)> = vec![(0, default)];
+    for (&nr, &action) in &first {
+        if out.last().map(|l| l.1) != Some(action) {
+            if out.last().map(|l| l.0) == Some(nr) {
+                out.pop();
+            }
+            if out.last().map(|l| l.1) != Some(action) {
+                out.push((nr, action));
+            }
+        }
+        if nr < u32::MAX
+            && !first.contains_key(&(nr + 1))
+            && out.last().map(|l| l.1) != Some(default)
+        {
+            out.push((nr + 1, default));
+        }
+    }
+    out
+}
+
+/// A binary search over the intervals on the syscall number in A.
+fn tree(iv: &[(u32, u32)]) -> Vec<Insn> {
+    if iv.len() == 1 {
+        return vec![Insn {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: iv[0].1,
+        }];
+    }
+    let mid = iv.len() / 2;
+    let left = tree(&iv[..mid]);
+    let right = tree(&iv[mid..]);
+    // A >= boundary: jump over the left half (long jumps go through JA).
+    let mut out = vec![
+        Insn {
+            code: JGE_K,
+            jt: 0,
+            jf: 1,
+            k: iv[mid].0,
+        },
+        Insn {
+            code: JA,
+            jt: 0,
+            jf: 0,
+            k: left.len() as u32,
+        },
+    ];
+    out.extend(left);
+    out.extend(right);
+    out
+}
+
+/// A program: for each (audit arch, rules) check the arch, run the rules
+/// with conditions in order, then a binary search over the unconditional
+/// ones; unknown arches get `bad_arch`.
 pub fn program(arches: &[(u32, Vec<Rule>)], default: u32, bad_arch: u32) -> Vec<Insn> {
     let mut out = vec![Insn {
         code: LD_W_ABS,
@@ -246,15 +309,16 @@ pub fn program(arches: &[(u32, Vec<Rule>)], default: u32, bad_arch: u32) -> Vec<
     }];
     for (arch, rules) in arches {
         let mut body: Vec<Insn> = Vec::new();
-        for r in rules {
+        for r in rules.iter().filter(|r| !r.conds.is_empty()) {
             body.extend(rule_block(r));
         }
         body.push(Insn {
-            code: RET_K,
+            code: LD_W_ABS,
             jt: 0,
             jf: 0,
-            k: default,
+            k: OFF_NR,
         });
+        body.extend(tree(&intervals(rules, default)));
         // jeq arch -> body; else ja over the body to the next arch check.
         out.push(Insn {
             code: JEQ_K,
@@ -401,5 +465,32 @@ mod tests {
         assert_eq!(run(&p, 2, ARCH, [0; 6]), ALLOW);
         assert_eq!(run(&p, 3, ARCH, [0; 6]), 0x0005_0026);
         assert_eq!(run(&p, 2, 0x4000_0003, [0; 6]), 0, "unknown arch");
+    }
+
+    #[test]
+    fn interval_search_matches_a_linear_scan() {
+        let acts = [ALLOW, DENY, 0x0005_0026];
+        let mut rules = Vec::new();
+        let mut seed = 12345u32;
+        for _ in 0..300 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let nr = (seed >> 8) % 500;
+            rules.push(Rule {
+                nr,
+                conds: vec![],
+                action: acts[(seed % 3) as usize],
+            });
+        }
+        rules.push(Rule {
+            nr: u32::MAX,
+            conds: vec![],
+            action: ALLOW,
+        });
+        let p = program(&[(ARCH, rules.clone())], DENY, 0);
+        for nr in (0..520).chain([0x4000_0000, u32::MAX - 1, u32::MAX]) {
+            let want = rules.iter().find(|r| r.nr == nr).map_or(DENY, |r| r.action);
+            assert_eq!(run(&p, nr, ARCH, [0; 6]), want, "nr {nr}");
+        }
+        assert!(p.len() < 1200, "{} instructions", p.len());
     }
 }

@@ -154,10 +154,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     if want(Arch::ScmpArchX86) {
         sections.push((AUDIT_ARCH_I386, x86));
     }
-    let mut prog = bpf::program(&sections, default, 0x8000_0000);
-    if !with_x32 && want(Arch::ScmpArchX86_64) {
-        fix_x32_check(&mut prog);
-    }
+    let prog = bpf::program(&sections, default, 0x8000_0000);
     if prog.len() > 4096 {
         return Err(Error::config(
             "linux.seccomp",
@@ -174,14 +171,6 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         };
     }
     Ok(Filter { prog, flags })
-}
-
-/// The x32 guard rule matches nr == X32_BIT exactly; make it match every
-/// nr >= X32_BIT (JGE) so all x32 calls take the default action.
-fn fix_x32_check(prog: &mut [Insn]) {
-    if let Some(i) = prog.iter().position(|i| i.code == 0x15 && i.k == X32_BIT) {
-        prog[i].code = 0x35;
-    }
 }
 
 /// Load the filter into this thread (seccomp(2), SECCOMP_SET_MODE_FILTER).
