@@ -255,3 +255,35 @@ fn preserve_fds() {
     assert_eq!(read(&extra), "");
     t.assert_nothing_left(&b);
 }
+
+#[test]
+fn scheduler_io_priority_and_cpu_affinity() {
+    if is_runc() {
+        // runc 1.1 predates these runtime-spec 1.2 fields and ignores them.
+        return;
+    }
+    let t = Ctx::new("sched");
+    let mut b = t.bundle();
+    b.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 5}),
+    );
+    b.set(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    b.set(
+        "/process/execCPUAffinity",
+        json!({"initial": "0", "final": "0"}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "grep '^policy' /proc/self/sched | tr -s ' '; cut -d' ' -f19 /proc/self/stat; ionice -p $$; grep Cpus_allowed_list /proc/self/status",
+    );
+    // SCHED_BATCH is policy 3; field 19 of stat is the nice value.
+    assert_eq!(
+        out,
+        "policy : 3\n5\nbest-effort: prio 6\nCpus_allowed_list:\t0\n"
+    );
+}

@@ -9,6 +9,7 @@
 mod devices;
 mod process;
 mod rootfs;
+mod sched;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -183,6 +184,7 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
     let cfg = plan.config;
     let process = cfg.process().map_err(|e| e.to_string())?;
     let build_rootfs = plan.state_dir.is_some();
+    sched::initial_affinity(process)?;
     process::early(plan, process)?;
     let hook_state = if build_rootfs {
         rootfs::prepare(plan, chan)?

@@ -228,6 +228,7 @@ fn apply_identity(process: &Process, caps: &CapSets) -> StepResult {
 /// After the rootfs: rlimits, identity, umask, cwd, no_new_privs.
 pub fn apply(plan: &InitPlan, process: &Process) -> StepResult {
     apply_rlimits(process)?;
+    super::sched::apply(process)?;
     if let Some(p) = plan
         .config
         .spec
