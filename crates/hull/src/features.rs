@@ -70,6 +70,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -266,7 +267,7 @@ mod tests {
         ] {
             assert!(opts.contains(&o), "missing {o}");
         }
-        for unsupported in ["tmpcopyup", "idmap", "ridmap"] {
+        for unsupported in ["idmap", "ridmap"] {
             assert!(
                 !opts.contains(&unsupported),
                 "{unsupported} is not supported"

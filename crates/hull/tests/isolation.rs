@@ -325,3 +325,22 @@ fn cgroup_limits() {
     t.exec(&["delete", "--force", &b.id]).ok();
     t.assert_nothing_left(&b);
 }
+
+#[test]
+fn tmpfs_copy_up_keeps_the_rootfs_content() {
+    let t = Ctx::new("tmpcopyup");
+    let mut b = t.bundle();
+    b.mount(
+        "/etc",
+        "tmpfs",
+        "tmpfs",
+        &["rw", "nosuid", "nodev", "tmpcopyup"],
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "grep -c '^root:' /etc/passwd; echo changed >> /etc/passwd && echo writable; grep ' /etc ' /proc/mounts | cut -d' ' -f3",
+    );
+    assert_eq!(out, "1\nwritable\ntmpfs\n");
+    assert!(!read(rootfs().join("etc/passwd")).contains("changed"));
+}

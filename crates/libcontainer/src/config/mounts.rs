@@ -45,6 +45,8 @@ pub struct MountPlan {
     pub propagation: Vec<MsFlags>,
     pub attr_set: u64,
     pub attr_clear: u64,
+    /// `tmpcopyup`: fill a new tmpfs with what the rootfs had there.
+    pub copy_up: bool,
 }
 
 /// Lexically clean an absolute path: drop `.`, resolve `..` without leaving `/`.
@@ -155,6 +157,7 @@ impl MountPlan {
         let mut data = Vec::new();
         let mut propagation = Vec::new();
         let (mut attr_set, mut attr_clear) = (0, 0);
+        let mut copy_up = false;
         for opt in m.options().iter().flatten() {
             if let Some((set, f)) = flag_option(opt) {
                 if set {
@@ -175,7 +178,9 @@ impl MountPlan {
                 } else {
                     attr_clear |= a;
                 }
-            } else if opt == "idmap" || opt == "ridmap" || opt == "tmpcopyup" {
+            } else if opt == "tmpcopyup" {
+                copy_up = true;
+            } else if opt == "idmap" || opt == "ridmap" {
                 return Err(Error::config(
                     format!("{field}.options"),
                     format!("option {opt:?} is not supported"),
@@ -219,6 +224,7 @@ impl MountPlan {
             propagation,
             attr_set,
             attr_clear,
+            copy_up,
         })
     }
 }
