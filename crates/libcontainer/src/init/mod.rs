@@ -6,6 +6,7 @@
 //! prepared by the parent in an [`InitPlan`]; the process is single-threaded
 //! here (checked before the fork), errors travel back as `Msg::Error`.
 
+mod copy_up;
 mod devices;
 mod process;
 mod rootfs;
