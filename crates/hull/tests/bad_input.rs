@@ -263,3 +263,20 @@ fn mount_through_symlink_stays_in_rootfs() {
         .is_dir());
     t.assert_nothing_left(&b);
 }
+
+/// Clients map these words to exit codes (Docker: 127 and 126).
+#[test]
+fn exec_errors_use_runc_words() {
+    for (arg0, words) in [
+        ("/no-such-binary", "no such file or directory"),
+        ("/etc/passwd", "permission denied"),
+    ] {
+        let t = Ctx::new("exec_words");
+        let mut b = t.bundle();
+        b.args(&[arg0]);
+        let out = t.create(&b);
+        assert_eq!(out.status, 1, "{out:?}");
+        assert!(out.stderr.contains(words), "{arg0}: {out:?}");
+        t.assert_nothing_left(&b);
+    }
+}

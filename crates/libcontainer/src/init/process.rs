@@ -289,9 +289,12 @@ pub fn resolve(exec: &ExecPlan) -> StepResult<CString> {
         if executable(&arg0) {
             return Ok(super::cstring(&arg0));
         }
-        return Err(format!(
-            "exec: {arg0:?}: no such executable file in the container"
-        ));
+        // runc's wording, which clients map to exit codes (Docker: "no such
+        // file or directory" -> 127, "permission denied" -> 126).
+        return Err(match nix::sys::stat::stat(arg0.as_str()) {
+            Err(e) => format!("exec: {arg0:?}: stat {arg0}: {}", e.desc().to_lowercase()),
+            Ok(_) => format!("exec: {arg0:?}: permission denied"),
+        });
     }
     for dir in &exec.path {
         let candidate = format!("{}/{arg0}", dir.trim_end_matches('/'));
