@@ -344,3 +344,15 @@ fn tmpfs_copy_up_keeps_the_rootfs_content() {
     assert_eq!(out, "1\nwritable\ntmpfs\n");
     assert!(!read(rootfs().join("etc/passwd")).contains("changed"));
 }
+
+/// The devices cgroup (v1 lists, v2 eBPF filter) refuses a device the
+/// rules do not allow, even when its node is bind-mounted in.
+#[test]
+fn device_cgroup_denies_unlisted_devices() {
+    let t = Ctx::new("devcg");
+    let mut b = t.bundle();
+    b.mount("/dev/hostkmsg", "bind", "/dev/kmsg", &["bind"]);
+    let out = run_sh(&t, &mut b, "head -c1 /dev/hostkmsg >/dev/null 2>/dev/shm/e; cat /dev/shm/e; echo x > /dev/null && echo null-ok");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("null-ok"), "{out}");
+}

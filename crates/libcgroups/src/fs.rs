@@ -248,10 +248,11 @@ impl Manager for Cgroup {
             write_file(&path, &w.value)?;
         }
         if let Some(rules) = r.devices().as_ref().filter(|r| !r.is_empty()) {
-            if let Some(d) = self.dir_with("devices") {
+            if self.state.v2_host {
+                crate::bpf::attach(&self.state.dirs[0].path, rules)?;
+            } else if let Some(d) = self.dir_with("devices") {
                 devices::apply_v1(&d.path, rules)?;
             }
-            // cgroup v2: the device filter needs an eBPF program (not yet).
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! translates `linux.resources` once into writes for both versions; the
 //! manager only picks the half that matches each directory.
 
+mod bpf;
 mod convert;
 mod devices;
 mod error;
