@@ -215,12 +215,12 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         process::wait_for_start(dir)?;
     }
     if let Some(state) = &hook_state {
-        // The parent serialised this state (compact) while creating; by now
-        // the container is created, as startContainer hooks expect.
-        let text = String::from_utf8_lossy(state);
-        let state = text
-            .replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1)
-            .into_bytes();
+        // The parent sent the state while creating; by now the container
+        // is created, as startContainer hooks expect.
+        let mut v: serde_json::Value =
+            serde_json::from_slice(state).map_err(|e| format!("hook state: {e}"))?;
+        v["status"] = "created".into();
+        let state = serde_json::to_vec(&v).map_err(|e| format!("hook state: {e}"))?;
         crate::hooks::run_in_container(cfg, "startContainer", &state).map_err(|e| e.to_string())?;
     }
     process::exec(plan, &exec)

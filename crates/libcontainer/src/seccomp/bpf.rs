@@ -94,6 +94,10 @@ impl Block {
             None,
         ));
     }
+    /// Conditional jump by fixed offsets within a condition.
+    fn fixed(&mut self, code: u16, k: u32, jt: u8, jf: u8) {
+        self.insns.push((Insn { code, jt, jf, k }, None, None));
+    }
     /// Conditional jump: to the next instruction or to `Fail`.
     fn jmp(&mut self, code: u16, k: u32, jt: Target, jf: Target) {
         self.insns.push((
@@ -135,16 +139,7 @@ fn cond(b: &mut Block, c: &Cond) {
             // Holds unless both words are equal: a different hi word skips
             // the lo test.
             b.ld(arg_hi(c.index));
-            b.insns.push((
-                Insn {
-                    code: JEQ_K,
-                    jt: 0,
-                    jf: 2,
-                    k: hi,
-                },
-                None,
-                None,
-            ));
+            b.fixed(JEQ_K, hi, 0, 2);
             b.ld(arg_lo(c.index));
             b.jmp(JEQ_K, lo, Fail, Next);
         }
@@ -158,16 +153,7 @@ fn cond(b: &mut Block, c: &Cond) {
             b.ld(arg_hi(c.index));
             // if hi > vhi: result = hi_wins
             if hi_wins {
-                b.insns.push((
-                    Insn {
-                        code: JGT_K,
-                        jt: 3,
-                        jf: 0,
-                        k: hi,
-                    },
-                    None,
-                    None,
-                ));
+                b.fixed(JGT_K, hi, 3, 0);
             } else {
                 b.jmp(JGT_K, hi, Fail, Next);
             }
@@ -175,16 +161,7 @@ fn cond(b: &mut Block, c: &Cond) {
             if hi_wins {
                 b.jmp(JEQ_K, hi, Next, Fail);
             } else {
-                b.insns.push((
-                    Insn {
-                        code: JEQ_K,
-                        jt: 0,
-                        jf: 2,
-                        k: hi,
-                    },
-                    None,
-                    None,
-                ));
+                b.fixed(JEQ_K, hi, 0, 2);
             }
             b.ld(arg_lo(c.index));
             // lo test: Gt/Ge hold when lo >/>= v; Lt/Le hold when not (lo >= / > v).
