@@ -20,7 +20,7 @@ fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
 }
 
 /// `lsetxattr` on `name` inside the directory `dir` (the entry itself,
-/// never a symlink's target).
+/// never a symlink's target); with an empty `name`, on `dir` itself.
 pub fn lsetxattr_at(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -> io::Result<()> {
     let mut path = format!("/proc/self/fd/{}", dir.as_raw_fd()).into_bytes();
     if !name.is_empty() {
@@ -29,10 +29,17 @@ pub fn lsetxattr_at(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) 
     }
     let path = cstring(&path)?;
     let key = cstring(key)?;
+    // The bare /proc/self/fd/N must be followed (it is the directory);
+    // a name below it must not.
+    let set = if name.is_empty() {
+        libc::setxattr
+    } else {
+        libc::lsetxattr
+    };
     // SAFETY: both strings are NUL-terminated and live across the call;
     // value points to value.len() readable bytes.
     let ret = unsafe {
-        libc::lsetxattr(
+        set(
             path.as_ptr(),
             key.as_ptr(),
             value.as_ptr().cast(),
