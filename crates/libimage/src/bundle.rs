@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::imagefs::ImageFs;
 use crate::manifest::ImageConfig;
 use crate::overlay::{self, Overlay};
-use crate::store::{ContainerRecord, Store};
+use crate::store::{ContainerRecord, Driver, Store};
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const STOP_SIGNAL_ANNOTATION: &str = "org.opencontainers.image.stopSignal";
@@ -240,6 +240,16 @@ impl Store {
             lowers.push(empty);
         }
         let target = self.bundle_dir(&c.id).join("rootfs");
+        if self.driver() == Driver::Copy {
+            let done = dir.join("rootfs.copied");
+            if !done.exists() {
+                for l in lowers.iter().rev() {
+                    crate::copy_driver::apply_layer(l, &target)?;
+                }
+                fs::write(&done, b"").map_err(Error::io("write", &done))?;
+            }
+            return Ok(target);
+        }
         Overlay {
             lowers: &lowers,
             upper: &dir.join("upper"),

@@ -7,6 +7,7 @@
 //! (manifest, config, layers via [`unpack`]) -> [`Store`] -> [`bundle`].
 
 pub mod bundle;
+mod copy_driver;
 pub mod digest;
 mod error;
 pub mod imagefs;

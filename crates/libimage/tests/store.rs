@@ -208,6 +208,16 @@ fn whiteouts_and_opaque_dirs_give_the_final_tree() {
     assert_eq!(fs::read(rootfs.join("a/keep")).unwrap(), b"keep");
     s.remove_container(&c.id).unwrap();
     assert!(!rootfs.exists());
+
+    // The copy driver gives the same tree without a mount.
+    let s = s.with_driver(libimage::store::Driver::Copy);
+    let c = s
+        .create_container(&img.id, Some("wh2"), Default::default())
+        .unwrap();
+    let rootfs = s.mount_rootfs(&c).unwrap();
+    assert!(!libimage::overlay::is_mounted(&rootfs));
+    assert_eq!(tree(&rootfs), want, "the copy shows the final tree");
+    s.remove_container(&c.id).unwrap();
 }
 
 #[test]

@@ -31,16 +31,42 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 
 pub use containers::ContainerRecord;
+
 pub use images::ImageRecord;
 pub use layers::{Ingested, LayerRecord};
 pub use lock::FileLock;
 
 pub const DEFAULT_ROOT: &str = "/var/lib/hull";
 
+/// How a container's rootfs is made from its image's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Driver {
+    /// An overlay mount: no layer is copied.
+    #[default]
+    Overlay,
+    /// A private copy of the layers, for filesystems overlayfs can't use.
+    Copy,
+}
+
+impl std::str::FromStr for Driver {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Driver> {
+        match s {
+            "overlay" => Ok(Driver::Overlay),
+            "copy" | "vfs" => Ok(Driver::Copy),
+            _ => Err(Error::Config {
+                path: PathBuf::from("storage driver"),
+                reason: format!("{s:?}: \"overlay\" or \"copy\" expected"),
+            }),
+        }
+    }
+}
+
 /// An open store.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    driver: Driver,
 }
 
 impl Store {
@@ -58,9 +84,22 @@ impl Store {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(Error::io("create", &p))?;
         }
-        let store = Store { root };
+        let store = Store {
+            root,
+            driver: Driver::default(),
+        };
         store.clean_tmp();
         Ok(store)
+    }
+
+    /// The same store, making rootfs with `driver`.
+    pub fn with_driver(mut self, driver: Driver) -> Store {
+        self.driver = driver;
+        self
+    }
+
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     pub fn root(&self) -> &Path {
