@@ -189,6 +189,9 @@ fn whiteouts_and_opaque_dirs_give_the_final_tree() {
     let img = import::import(&s, &t.path().join("layout"), Some("localhost/wh:v1")).unwrap();
     assert_eq!(img.layers.len(), 2);
 
+    let top = s.find_layer(&img.layers[1].hex()[..8]).unwrap();
+    assert_eq!(top.diff_id, img.layers[1]);
+    assert_eq!((top.whiteouts, top.opaque_dirs), (2, 1));
     let (whiteouts, opaque) = layer_markers(&s, &img.layers[1]).unwrap();
     assert_eq!(whiteouts, ["/a/gone", "/x"]);
     assert_eq!(opaque, ["/d"]);

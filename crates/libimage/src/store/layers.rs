@@ -62,6 +62,27 @@ impl Store {
             .collect()
     }
 
+    /// Finds a layer by diff id, `sha256:` diff id, unique id prefix or
+    /// compressed digest.
+    pub fn find_layer(&self, query: &str) -> Result<LayerRecord> {
+        let all = self.layers()?;
+        let hit = super::images::pick(
+            query,
+            &all,
+            |l| &l.id,
+            |l| {
+                l.compressed_digest
+                    .as_ref()
+                    .is_some_and(|d| d.to_string() == query)
+            },
+        )?;
+        hit.cloned().ok_or_else(|| Error::Format {
+            what: "layer",
+            path: query.to_string(),
+            reason: "no such layer".into(),
+        })
+    }
+
     /// Stores the layer `diff_id` unless it is there already. `fill` unpacks
     /// into the directory it is given and reports what it saw; a diff id
     /// other than the expected one is refused and nothing is kept. Returns
