@@ -62,9 +62,46 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
         .map(|i| table[i].1)
 }
 
+/// Actions that return an errno (`errnoRet` applies to them only).
+fn takes_errno(a: A) -> bool {
+    matches!(a, A::ScmpActErrno | A::ScmpActTrace)
+}
+
+/// The MUSTs of config-linux.md "Seccomp" a profile can break.
+fn validate(s: &LinuxSeccomp) -> Result<()> {
+    if s.listener_metadata().is_some() && s.listener_path().is_none() {
+        return Err(Error::config(
+            "linux.seccomp.listenerMetadata",
+            "must not be set without listenerPath",
+        ));
+    }
+    if s.default_errno_ret().is_some() && !takes_errno(s.default_action()) {
+        return Err(Error::config(
+            "linux.seccomp.defaultErrnoRet",
+            format!("{:?} does not return an errno", s.default_action()),
+        ));
+    }
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        if sc.names().is_empty() {
+            return Err(Error::config(
+                format!("linux.seccomp.syscalls[{i}].names"),
+                "must contain at least one entry",
+            ));
+        }
+        if sc.errno_ret().is_some() && !takes_errno(sc.action()) {
+            return Err(Error::config(
+                format!("linux.seccomp.syscalls[{i}].errnoRet"),
+                format!("{:?} does not return an errno", sc.action()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Compile `linux.seccomp` for this host (x86_64, with its x86 and x32
 /// compat ABIs when the profile lists them).
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    validate(s)?;
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(
         s.default_action(),
