@@ -106,21 +106,6 @@ fn relative_cwd() {
 }
 
 #[test]
-fn relative_mount_destination() {
-    // runc 1.1 accepts relative destinations (as relative to the rootfs);
-    // the spec requires an absolute path.
-    if is_runc() {
-        return;
-    }
-    let t = Ctx::new("relative_mount_dest");
-    let mut b = t.bundle();
-    b.args(&["true"]);
-    b.mount("mnt/a", "tmpfs", "tmpfs", &[]);
-    b.write();
-    reject(&t, &b, &["mnt/a", "destination"]);
-}
-
-#[test]
 fn uid_mappings_without_user_namespace() {
     // runc 1.1 silently ignores id mappings when no user namespace is
     // requested.

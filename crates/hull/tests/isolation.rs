@@ -137,6 +137,16 @@ fn tmpfs_mount_with_options() {
 }
 
 #[test]
+fn relative_mount_destination_is_relative_to_root() {
+    // config.md: a relative destination MUST be interpreted as relative to "/".
+    let t = Ctx::new("relative_mount_dest");
+    let mut b = t.bundle();
+    b.mount("mnt/a", "tmpfs", "tmpfs", &[]);
+    let out = run_sh(&t, &mut b, "grep ' /mnt/a ' /proc/mounts");
+    assert!(out.contains(" /mnt/a tmpfs "), "{out}");
+}
+
+#[test]
 fn bind_mount_host_dir() {
     let t = Ctx::new("bind_mount");
     let share = t.subdir("share");

@@ -399,10 +399,6 @@ mod tests {
                 Box::new(|v| v["root"]["path"] = json!("/does/not/exist")),
             ),
             (
-                "mounts[0].destination",
-                Box::new(|v| v["mounts"] = json!([{"destination": "rel", "type": "tmpfs"}])),
-            ),
-            (
                 "process.capabilities",
                 Box::new(|v| v["process"]["capabilities"] = json!({"bounding": "CAP_KILL"})),
             ),
