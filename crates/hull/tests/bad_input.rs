@@ -105,6 +105,27 @@ fn relative_cwd() {
     reject(&t, &b, &["cwd"]);
 }
 
+/// config-linux.md: a file already at a device's path that does not
+/// match the requested device MUST be an error.
+#[test]
+fn existing_file_at_device_path() {
+    // runc 1.1 keeps whatever is there.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("existing_file_at_device");
+    let mut b = t.bundle();
+    b.writable_rootfs();
+    b.args(&["true"]);
+    fs::write(b.rootfs_path().join("mnt/notadevice"), "x").unwrap();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/mnt/notadevice", "type": "c", "major": 1, "minor": 3}),
+    );
+    b.write();
+    reject(&t, &b, &["/mnt/notadevice"]);
+}
+
 #[test]
 fn uid_mappings_without_user_namespace() {
     // runc 1.1 silently ignores id mappings when no user namespace is

@@ -280,6 +280,72 @@ fn custom_device() {
 }
 
 #[test]
+fn fifo_and_unbuffered_devices() {
+    let t = Ctx::new("fifo_device");
+    let mut b = t.bundle();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullfifo", "type": "p", "fileMode": 0o600}),
+    );
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullu", "type": "u", "major": 1, "minor": 3, "fileMode": 0o666}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "stat -c '%F %a' /dev/hullfifo; stat -c '%F %t:%T' /dev/hullu",
+    );
+    assert_eq!(out, "fifo 600\ncharacter special file 1:3\n");
+}
+
+/// A device listed in linux.devices is opened only if the devices cgroup
+/// rules allow it, as with runc: no rule is added for it.
+#[test]
+fn listed_device_follows_the_cgroup_rules() {
+    let t = Ctx::new("listed_device_rules");
+    let mut b = t.bundle();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullloop", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "cat /dev/hullloop 2>&1 | grep -c 'Operation not permitted'",
+    );
+    assert_eq!(out.trim(), "1", "{out}");
+}
+
+/// An existing node of the requested device is made again with the
+/// requested mode and owner.
+#[test]
+fn existing_device_node_is_replaced() {
+    // runc 1.1 keeps the existing node, mode and owner unchanged.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("existing_device");
+    let mut b = t.bundle();
+    b.writable_rootfs();
+    let node = b.rootfs_path().join("mnt/hullnull");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/mnt/hullnull", "type": "c", "major": 1, "minor": 3,
+               "fileMode": 0o640, "uid": 1000, "gid": 1000}),
+    );
+    let out = run_sh(&t, &mut b, "stat -c '%a %u:%g' /mnt/hullnull");
+    assert_eq!(out, "640 1000:1000\n");
+}
+
+#[test]
 fn sysctl_in_new_netns() {
     let t = Ctx::new("sysctl");
     let host_before = read("/proc/sys/net/ipv4/ip_forward");

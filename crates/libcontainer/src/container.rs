@@ -74,29 +74,12 @@ impl Drop for CreateGuard<'_> {
     }
 }
 
-/// The devices cgroup rules runc applies: the config's, then allow rules for
-/// `linux.devices`, then the default allowed devices.
-pub(crate) fn device_rules(cfg: &Config, resources: Option<&LinuxResources>) -> LinuxResources {
+/// The devices cgroup rules runc applies: the config's, then the default
+/// allowed devices. `linux.devices` entries get no rule of their own: the
+/// config's rules decide, in their order, whether they can be opened.
+pub(crate) fn device_rules(resources: Option<&LinuxResources>) -> LinuxResources {
     let mut r = resources.cloned().unwrap_or_default();
     let mut rules: Vec<LinuxDeviceCgroup> = r.devices().clone().unwrap_or_default();
-    for d in cfg
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let rule: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!({
-            "allow": true,
-            "type": d.typ().as_str(),
-            "major": d.major(),
-            "minor": d.minor(),
-            "access": "rwm",
-        }))
-        .expect("device rule from a valid device");
-        rules.push(rule);
-    }
     rules.extend(libcgroups::default_allowed_devices());
     r.set_devices(Some(rules));
     r
@@ -200,10 +183,7 @@ impl Runtime {
         )?;
         cg.create()?;
         let cg = &**guard.cgroup.insert(cg);
-        cg.apply(&device_rules(
-            &cfg,
-            linux.and_then(|l| l.resources().as_ref()),
-        ))?;
+        cg.apply(&device_rules(linux.and_then(|l| l.resources().as_ref())))?;
 
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))

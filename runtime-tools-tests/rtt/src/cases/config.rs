@@ -449,10 +449,11 @@ fn device_cases() -> Vec<Case> {
         probe_cfg("config-linux.md devices cgroup: deny inside allow, entries applied in the listed order", &["device_access"], |c| {
             c["linux"]["devices"] = json!([
                 {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666},
-                {"path": "/dev/net-tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o666}]);
+                {"path": "/dev/loop-control", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}]);
+            // 10:237 is in no runtime's default allowlist.
             c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"},
                 {"allow": true, "type": "c", "major": 10, "access": "rwm"},
-                {"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]);
+                {"allow": false, "type": "c", "major": 10, "minor": 237, "access": "rwm"}]);
         }),
     ]
 }
