@@ -432,3 +432,72 @@ fn device_cgroup_denies_unlisted_devices() {
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(out.contains("null-ok"), "{out}");
 }
+
+/// linux.rootfsPropagation is the propagation of the container's root
+/// mount. The rootfs sits on a shared mount of its own, so that a slave
+/// root has a master and mounts made for the container could leak back.
+#[test]
+fn rootfs_propagation() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    if is_runc() {
+        // runc 1.1 leaves the root mount private whatever is asked.
+        return;
+    }
+    let t = Ctx::new("rootfs_propagation");
+    for (mode, want) in [
+        ("shared", "shared:"),
+        ("slave", "master:"),
+        ("private", ""),
+        ("unbindable", "unbindable"),
+    ] {
+        let mut b = t.bundle();
+        let dir = b.dir.join("rootfs");
+        fs::create_dir_all(&dir).unwrap();
+        mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        mount(
+            None::<&str>,
+            &dir,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap();
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(rootfs().join("."))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        b.set("/root", json!({"path": "rootfs", "readonly": false}));
+        b.set("/linux/rootfsPropagation", json!(mode));
+        b.sh("grep ' / / ' /proc/self/mountinfo");
+        let o = t.run(&b);
+        let host_mounts = read("/proc/self/mountinfo")
+            .lines()
+            .filter(|l| l.contains(dir.to_str().unwrap()))
+            .count();
+        let _ = umount2(&dir, MntFlags::MNT_DETACH);
+        o.ok();
+        let line = o.stdout.trim();
+        let fields: Vec<&str> = line
+            .split(" - ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .skip(6)
+            .collect();
+        match want {
+            "" => assert!(fields.is_empty(), "{mode}: {line}"),
+            w => assert!(fields.iter().any(|f| f.starts_with(w)), "{mode}: {line}"),
+        }
+        assert_eq!(host_mounts, 1, "{mode}: container mounts reached the host");
+    }
+}

@@ -79,8 +79,14 @@ pub fn shared_mount(ctx: &mut Ctx, dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("mount tmpfs {}: {e}", dir.display()))?;
     let owned = dir.to_path_buf();
+    // A runtime that lets the container's mounts propagate back stacks
+    // more mounts here: take them all off.
     ctx.cleanups.push(Box::new(move || {
-        let _ = umount2(&owned, MntFlags::MNT_DETACH);
+        for _ in 0..100 {
+            if umount2(&owned, MntFlags::MNT_DETACH).is_err() {
+                break;
+            }
+        }
     }));
     mount(
         None::<&str>,

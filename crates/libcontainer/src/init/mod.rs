@@ -9,6 +9,7 @@
 mod copy_up;
 mod devices;
 mod process;
+mod propagation;
 mod rootfs;
 mod sched;
 
