@@ -307,8 +307,10 @@ pub fn resolve(exec: &ExecPlan) -> StepResult<CString> {
     ))
 }
 
-/// Block until `start` opens exec.fifo, then tell it we are going.
-pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult {
+/// Block until `start` opens exec.fifo, then tell it we are going. The fd
+/// stays open (close-on-exec) until execve: `start` waits for its end, and
+/// reads our error from it if we fail before.
+pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult<OwnedFd> {
     let r = nix::fcntl::openat(
         state_dir,
         crate::state::EXEC_FIFO,
@@ -317,7 +319,8 @@ pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult {
     );
     let fd = errno_ctx(r, || "open exec fifo".into())?;
     let r = nix::unistd::write(&fd, b"0");
-    errno_ctx(r, || "write exec fifo".into()).map(drop)
+    errno_ctx(r, || "write exec fifo".into())?;
+    Ok(fd)
 }
 
 fn reset_signals() {
