@@ -317,6 +317,36 @@ fn listed_device_follows_the_cgroup_rules() {
     assert_eq!(out.trim(), "1", "{out}");
 }
 
+/// config-linux.md: the device rules apply in their order, so a deny after
+/// a wider allow takes that device out of it (on cgroup v1 too).
+#[test]
+fn device_deny_inside_allow() {
+    // runc 1.1 refuses the config on cgroup v1 ("cannot punch hole").
+    if is_runc() && !cgroup2() {
+        return;
+    }
+    let t = Ctx::new("device_deny_inside_allow");
+    let mut b = t.bundle();
+    for (path, minor) in [("/dev/hullloop", 237), ("/dev/hullfuse", 229)] {
+        b.push(
+            "/linux/devices",
+            json!({"path": path, "type": "c", "major": 10, "minor": minor, "fileMode": 0o666}),
+        );
+    }
+    b.set(
+        "/linux/resources/devices",
+        json!([{"allow": false, "access": "rwm"},
+               {"allow": true, "type": "c", "major": 10, "access": "rwm"},
+               {"allow": false, "type": "c", "major": 10, "minor": 237, "access": "rwm"}]),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        ": < /dev/hullfuse && echo fuse-ok; (: < /dev/hullloop) 2>&1 | grep -c 'not permitted'",
+    );
+    assert_eq!(out, "fuse-ok\n1\n");
+}
+
 /// An existing node of the requested device is made again with the
 /// requested mode and owner.
 #[test]
