@@ -286,3 +286,21 @@ fn exec_errors_use_runc_words() {
         t.assert_nothing_left(&b);
     }
 }
+
+/// The init's error reaches the user even when it exits while the runtime
+/// is still sending to it (EPIPE, ECONNRESET on the socket): the failure is
+/// timing-dependent, so create a few times.
+#[test]
+fn init_error_is_reported_whatever_the_timing() {
+    let t = Ctx::new("init_error_timing");
+    for _ in 0..25 {
+        let mut b = t.bundle();
+        b.args(&["true"]);
+        b.mount("/mnt/a", "bind", "/no/such/source", &["bind"]);
+        b.write();
+        let o = t.exec(&["create", "--bundle", b.path(), &b.id]);
+        o.fails();
+        assert!(o.stderr.contains("/no/such/source"), "{}", o.stderr);
+        t.assert_nothing_left(&b);
+    }
+}
