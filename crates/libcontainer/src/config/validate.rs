@@ -20,6 +20,7 @@ const CHECKS: &[Check] = &[
     security,
     propagation,
     resources,
+    not_yet_supported,
 ];
 
 pub fn check(config: &Config) -> Result<()> {
@@ -277,6 +278,20 @@ fn propagation(c: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Fields hull does not apply yet are refused rather than ignored.
+fn not_yet_supported(c: &Config) -> Result<()> {
+    let Some(linux) = c.spec.linux().as_ref() else {
+        return Ok(());
+    };
+    if linux.memory_policy().is_some() {
+        return Err(Error::config("linux.memoryPolicy", "is not supported yet"));
+    }
+    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::config("linux.netDevices", "is not supported yet"));
+    }
+    Ok(())
+}
+
 fn resources(c: &Config) -> Result<()> {
     if let Some(r) = c.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         libcgroups::validate(r)?;
@@ -422,6 +437,16 @@ mod tests {
             (
                 "annotations",
                 Box::new(|v| v["annotations"] = json!({"": "x"})),
+            ),
+            (
+                "linux.memoryPolicy",
+                Box::new(|v| {
+                    v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"})
+                }),
+            ),
+            (
+                "linux.netDevices",
+                Box::new(|v| v["linux"]["netDevices"] = json!({"eth1": {}})),
             ),
             (
                 "linux.seccomp.syscalls[0].names",
