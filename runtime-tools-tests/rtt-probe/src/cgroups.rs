@@ -79,6 +79,16 @@ pub fn resources(c: &Value, t: &mut Tap) {
             file(t, &format!("cpu.{field}"), f, v.to_string());
         }
     }
+    if let Some(v) = num(&cpu["burst"]) {
+        file(t, "cpu.burst", "cpu/cpu.cfs_burst_us", v.to_string());
+    }
+    if let Some(v) = num(&cpu["idle"]) {
+        file(t, "cpu.idle", "cpu/cpu.idle", v.to_string());
+    }
+    if let Some(v) = num(&m["kernelTCP"]) {
+        let f = "memory/memory.kmem.tcp.limit_in_bytes";
+        file(t, "memory.kernelTCP", f, v.to_string());
+    }
     for (field, f) in [
         ("cpus", "cpuset/cpuset.cpus"),
         ("mems", "cpuset/cpuset.mems"),
@@ -99,6 +109,21 @@ pub fn resources(c: &Value, t: &mut Tap) {
 }
 
 fn blkio_v1(b: &Value, t: &mut Tap) {
+    if let Some(w) = num(&b["weight"]) {
+        let f = if Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists() {
+            "blkio/blkio.weight"
+        } else {
+            "blkio/blkio.bfq.weight"
+        };
+        let got = read(f).map(|s| {
+            s.lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("default ")
+                .to_string()
+        });
+        t.eq(&format!("blockIO.weight -> {f}"), Ok(w.to_string()), got);
+    }
     for (field, f) in [
         (
             "throttleReadBpsDevice",
@@ -145,6 +170,12 @@ fn resources_v2(r: &Value, t: &mut Tap) {
         // The conversion runc and crun use.
         let w = 1 + ((s - 2) * 9999) / 262_142;
         file(t, "cpu.shares", "cpu.weight", w.to_string());
+    }
+    if let Some(v) = num(&cpu["burst"]) {
+        file(t, "cpu.burst", "cpu.max.burst", v.to_string());
+    }
+    if let Some(v) = num(&cpu["idle"]) {
+        file(t, "cpu.idle", "cpu.idle", v.to_string());
     }
     for (field, f) in [("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")] {
         if let Some(v) = cpu[field].as_str() {

@@ -92,6 +92,27 @@ pub fn mounts(c: &Value, t: &mut Tap) {
                     let at = &mi.mount_point;
                     t.ok(ok, format!("{at} option {o}: mount has {:?}", mi.options));
                 }
+            } else if let Some((_, present, absent)) = o
+                .strip_prefix('r')
+                .and_then(|f| FLAGS.iter().find(|x| x.0 == f))
+            {
+                // A recursive attribute: the mount and every mount below it.
+                let below = format!("{dest}/");
+                for mi in info
+                    .iter()
+                    .filter(|m| m.mount_point == dest || m.mount_point.starts_with(&below))
+                {
+                    let ok = present.iter().all(|p| mi.options.iter().any(|x| x == p))
+                        && absent.iter().all(|a| !mi.options.iter().any(|x| x == a));
+                    let at = &mi.mount_point;
+                    t.ok(ok, format!("{at} option {o}: mount has {:?}", mi.options));
+                }
+            } else if *o == "tmpcopyup" {
+                let n = std::fs::read_dir(&dest).map(|d| d.count()).unwrap_or(0);
+                t.ok(
+                    n > 0,
+                    format!("{dest} option tmpcopyup: the tmpfs has the directory's {n} entries"),
+                );
             } else if let Some(want) = propagation(o) {
                 let got = propagation_of(mi);
                 t.eq(&format!("{dest} propagation {o}"), want, got);

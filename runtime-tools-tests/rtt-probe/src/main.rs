@@ -81,6 +81,8 @@ const GROUPS: &[(&str, Group)] = &[
     ("terminal", process::terminal),
     ("id_mappings", process::id_mappings),
     ("memory_policy", process::memory_policy),
+    ("cpu_affinity", process::cpu_affinity),
+    ("time_offsets", process::time_offsets),
 ];
 
 fn main() {

@@ -447,6 +447,24 @@ pub fn terminal(c: &Value, t: &mut Tap) {
             link.starts_with("/dev/pts/"),
             format!("stdin is a pts: {}", link.display()),
         );
+        if let (Some(h), Some(w)) = (
+            at(c, &["process", "consoleSize", "height"]).as_u64(),
+            at(c, &["process", "consoleSize", "width"]).as_u64(),
+        ) {
+            let mut ws = libc::winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            // SAFETY: TIOCGWINSZ fills the winsize we own.
+            unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+            t.eq(
+                "consoleSize (height, width)",
+                (h, w),
+                (ws.ws_row as u64, ws.ws_col as u64),
+            );
+        }
         let console = procfs::lstat("/dev/console");
         t.ok(
             console.is_some_and(|(m, _, _, _)| m & libc::S_IFMT == libc::S_IFCHR),
@@ -512,4 +530,48 @@ pub fn memory_policy(c: &Value, t: &mut Tap) {
         )
     };
     t.eq("get_mempolicy mode", (0, want), (rc, got));
+}
+
+/// process.execCPUAffinity.final: the affinity the process runs with.
+pub fn cpu_affinity(c: &Value, t: &mut Tap) {
+    let Some(list) = at(c, &["process", "execCPUAffinity", "final"]).as_str() else {
+        return;
+    };
+    let mut want = Vec::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+            want.extend(a..=b);
+        }
+    }
+    // SAFETY: sched_getaffinity fills the zeroed set we own.
+    let got: Vec<usize> = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&i| libc::CPU_ISSET(i, &set))
+            .collect()
+    };
+    t.eq("execCPUAffinity.final -> sched_getaffinity", want, got);
+}
+
+/// linux.timeOffsets as /proc/self/timens_offsets shows them.
+pub fn time_offsets(c: &Value, t: &mut Tap) {
+    let text = std::fs::read_to_string("/proc/self/timens_offsets").unwrap_or_default();
+    for (clock, off) in at(c, &["linux", "timeOffsets"])
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let want = format!(
+            "{clock} {} {}",
+            off["secs"].as_i64().unwrap_or(0),
+            off["nanosecs"].as_i64().unwrap_or(0)
+        );
+        let got = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .find(|l| l.starts_with(clock.as_str()));
+        t.eq(&format!("timeOffsets.{clock}"), Some(want), got);
+    }
 }

@@ -349,6 +349,9 @@ fn process_cases() -> Vec<Case> {
         probe_cfg("config.md process: consoleSize MUST be ignored if terminal is false", &["terminal"], |c| {
             c["process"]["consoleSize"] = json!({"height": 10, "width": 40})
         }),
+        probe_cfg("config.md execCPUAffinity: final is the affinity of the process", &["cpu_affinity"], |c| {
+            c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "0"})
+        }),
         probe_cfg("config.md scheduler: policy and nice", &["scheduler"], |c| {
             c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5})
         }),
@@ -401,7 +404,7 @@ fn linux_cases() -> Vec<Case> {
         probe_cfg("config-linux.md memoryPolicy: mode applied", &["memory_policy"], |c| {
             c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_PREFERRED", "nodes": "0"})
         }),
-        probe_cfg("config-linux.md timeOffsets: a time namespace with offsets", &["namespaces"], |c| {
+        probe_cfg("config-linux.md timeOffsets: a time namespace with offsets", &["namespaces", "time_offsets"], |c| {
             add_ns(c, json!({"type": "time"}));
             c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
         }),
@@ -486,6 +489,13 @@ fn cgroup_cases() -> Vec<Case> {
         ),
         probe_cfg("config-linux.md cpu: cpus and mems", &["cgroups"], |c| {
             c["linux"]["resources"]["cpu"] = json!({"cpus": "0", "mems": "0"});
+        }),
+        probe_cfg("config-linux.md cpu: burst and idle", &["cgroups"], |c| {
+            c["linux"]["resources"]["cpu"] =
+                json!({"quota": 50000, "period": 100000, "burst": 10000, "idle": 0});
+        }),
+        probe_cfg("config-linux.md memory: kernelTCP", &["cgroups"], |c| {
+            c["linux"]["resources"]["memory"] = json!({"kernelTCP": 67108864});
         }),
         probe_cfg("config-linux.md pids: limit", &["cgroups"], |c| {
             c["linux"]["resources"]["pids"] = json!({"limit": 100});

@@ -155,6 +155,18 @@ pub fn cases() -> Vec<Case> {
             c["linux"]["resources"]["unified"] = json!({"nosuchcontroller.max": "1"})
         }),
     ];
+    if !std::path::Path::new("/sys/kernel/security/apparmor").exists() {
+        v.push(cfg(
+            "runtime.md create: a property that cannot be applied MUST generate an error (apparmorProfile without AppArmor)",
+            |c| c["process"]["apparmorProfile"] = json!("rtt-profile"),
+        ));
+    }
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        v.push(cfg(
+            "runtime.md create: a property that cannot be applied MUST generate an error (selinuxLabel without SELinux)",
+            |c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"),
+        ));
+    }
     if !std::path::Path::new("/sys/fs/resctrl/info").exists() {
         v.push(cfg(
             "config-linux.md intelRdt: without a mounted resctrl the runtime MUST generate an error",

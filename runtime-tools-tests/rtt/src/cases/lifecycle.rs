@@ -348,6 +348,7 @@ fn cli_cases() -> Vec<Case> {
         case("runc create --console-socket: the pty master is sent, the process has the pty as a terminal", |ctx| {
             let mut b = ctx.bundle(&["terminal"]);
             b.config["process"]["terminal"] = json!(true);
+            b.config["process"]["consoleSize"] = json!({"height": 25, "width": 100});
             b.write();
             let sock = ctx.dir.join("console.sock");
             let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
