@@ -502,6 +502,22 @@ fn cgroup_cases() -> Vec<Case> {
         }),
     ];
     v.push(probe(
+        "config-linux.md blockIO: weight",
+        &["cgroups"],
+        |_, b| {
+            let has = |f: &str| {
+                std::path::Path::new("/sys/fs/cgroup/blkio")
+                    .join(f)
+                    .exists()
+            };
+            if !has("blkio.weight") && !has("blkio.bfq.weight") {
+                return skip("the host has no cgroup v1 blkio weight file (no CFQ/BFQ scheduler)");
+            }
+            b.config["linux"]["resources"]["blockIO"] = json!({"weight": 300});
+            Ok(())
+        },
+    ));
+    v.push(probe(
         "config-linux.md blockIO: throttle devices",
         &["cgroups"],
         |_, b| {
