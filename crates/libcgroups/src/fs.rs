@@ -145,14 +145,18 @@ impl Cgroup {
             cur.push(c);
             match std::fs::create_dir(&cur) {
                 Ok(()) => dir.created.push(cur.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(CgroupError::io("mkdir", &cur, e)),
             }
             if !dir.v2 && dir.controllers.iter().any(|c| c == "cpuset") {
-                // A new cpuset is empty; tasks cannot join until it has cpus and mems.
+                // A new cpuset is empty; tasks cannot join until it has cpus
+                // and mems. Also for one that exists: another runtime may
+                // have just made it and not filled it yet.
                 for f in ["cpuset.cpus", "cpuset.mems"] {
-                    let v = read_file(&parent.join(f))?;
-                    write_file(&cur.join(f), v.trim())?;
+                    if read_file(&cur.join(f))?.trim().is_empty() {
+                        let v = read_file(&parent.join(f))?;
+                        write_file(&cur.join(f), v.trim())?;
+                    }
                 }
             }
         }
@@ -381,5 +385,43 @@ impl Manager for Cgroup {
             self.dir_with("cpuacct").map(|d| d.path.as_path()),
             self.dir_with("pids").map(|d| d.path.as_path()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpuset_dirs_get_cpus_and_mems_also_when_they_exist_empty() {
+        let tmp = std::env::temp_dir().join(format!("hull-cpuset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        // The root has values; "shared" was made by another runtime that
+        // has not filled it yet.
+        std::fs::create_dir_all(tmp.join("shared")).unwrap();
+        for (f, v) in [("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")] {
+            std::fs::write(tmp.join(f), v).unwrap();
+            std::fs::write(tmp.join("shared").join(f), "\n").unwrap();
+        }
+        // A real cpuset dir comes with its (empty) files; mimic that.
+        let leaf = tmp.join("shared/ctr");
+        let mut dir = Dir {
+            path: leaf.clone(),
+            mount_point: tmp.clone(),
+            controllers: vec!["cpuset".into()],
+            v2: false,
+            created: vec![],
+        };
+        std::fs::create_dir(&leaf).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            std::fs::write(leaf.join(f), "").unwrap();
+        }
+        Cgroup::mkdirs(&mut dir).unwrap();
+        for (f, v) in [("cpuset.cpus", "0-1"), ("cpuset.mems", "0")] {
+            assert_eq!(read_file(&tmp.join("shared").join(f)).unwrap().trim(), v);
+            assert_eq!(read_file(&leaf.join(f)).unwrap().trim(), v);
+        }
+        assert!(dir.created.is_empty(), "existing dirs are not ours");
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

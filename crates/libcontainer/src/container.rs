@@ -331,14 +331,22 @@ impl Runtime {
         }
         let fifo = self.store.dir(id).join(EXEC_FIFO);
         let fd = open_path(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+        // Init writes one byte once we opened the fifo, then keeps its end
+        // open until execve: the byte lets it go, end-of-file says the user
+        // process runs (or init died).
+        let mut got_byte = false;
         loop {
             let mut buf = [0u8; 1];
             match nix::unistd::read(&fd, &mut buf) {
-                Ok(1) => break,
+                Ok(1) => got_byte = true,
+                Ok(_) if got_byte => break,
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(Error::sys(format!("read {}", fifo.display()), e)),
             }
             if process_start_time(st.pid) != Some(st.pid_start) {
+                if got_byte {
+                    break; // executed and already exited
+                }
                 return Err(Error::Init(format!(
                     "container {id:?} init exited before start"
                 )));

@@ -211,9 +211,11 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         "prctl(PDEATHSIG)".into()
     })?;
     chan.send(&Msg::Ready).map_err(|e| format!("send: {e}"))?;
-    if let Some(dir) = &plan.state_dir {
-        process::wait_for_start(dir)?;
-    }
+    // Held until execve closes it: `start` waits for that to run poststart.
+    let _exec_fifo = match &plan.state_dir {
+        Some(dir) => Some(process::wait_for_start(dir)?),
+        None => None,
+    };
     if let Some(state) = &hook_state {
         // The parent sent the state while creating; by now the container
         // is created, as startContainer hooks expect.

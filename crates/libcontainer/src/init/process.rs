@@ -307,8 +307,11 @@ pub fn resolve(exec: &ExecPlan) -> StepResult<CString> {
     ))
 }
 
-/// Block until `start` opens exec.fifo, then tell it we are going.
-pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult {
+/// Block until `start` opens exec.fifo, then tell it we are going. The
+/// returned fd is close-on-exec: keep it open until execve, and `start`
+/// sees end-of-file exactly when the user process has been executed (or
+/// init died), which is when poststart hooks may run.
+pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult<OwnedFd> {
     let r = nix::fcntl::openat(
         state_dir,
         crate::state::EXEC_FIFO,
@@ -317,7 +320,7 @@ pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult {
     );
     let fd = errno_ctx(r, || "open exec fifo".into())?;
     let r = nix::unistd::write(&fd, b"0");
-    errno_ctx(r, || "write exec fifo".into()).map(drop)
+    errno_ctx(r, || "write exec fifo".into()).map(|_| fd)
 }
 
 fn reset_signals() {
