@@ -120,6 +120,9 @@ impl Store {
             opaque_dirs: got.stats.opaque_dirs,
             created: now_rfc3339(),
         };
+        // The layer's files reach the disk before its record does: a crash
+        // leaves a whole layer or none (one syncfs, not an fsync per file).
+        sync_filesystem(&diff)?;
         write_json(&tmp.path().join(RECORD), &rec)?;
         tmp.persist(&self.layer_dir(diff_id))?;
         Ok((rec, true))
@@ -143,4 +146,10 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let d = fs::File::open(dir).map_err(Error::io("open", dir))?;
+    nix::unistd::syncfs(&d)
+        .map_err(|e| Error::io("syncfs", dir)(e.into()))
 }
