@@ -46,13 +46,15 @@ fn init_err(e: impl std::fmt::Display) -> Error {
 /// `cgroup_fd` is the container's cgroup2 dir for CLONE_INTO_CGROUP; stage 1
 /// joins the v1 hierarchies itself (`plan.cgroup_tasks`); with neither,
 /// `join_cgroup` is called with the init's pid while it builds the rootfs.
-/// `on_hooks` runs the runtime-namespace hooks and returns the state JSON.
+/// `on_hooks` runs the runtime-namespace hooks and returns the state JSON;
+/// `on_seccomp` hands a seccomp notify fd to the agent.
 pub fn spawn(
     plan: &InitPlan,
     cgroup_fd: Option<&OwnedFd>,
     join_cgroup: &dyn Fn(i32) -> Result<()>,
     maps: Option<&IdMaps>,
     on_hooks: &mut dyn FnMut(i32) -> Result<Vec<u8>>,
+    on_seccomp: &mut dyn FnMut(i32, OwnedFd) -> Result<()>,
 ) -> Result<Spawned> {
     match sys::thread_count() {
         Some(1) => {}
@@ -112,6 +114,7 @@ pub fn spawn(
                     .map_err(|e| Error::sys("send", e))?;
             }
             Ok(Msg::Console(fd)) => console = Some(fd),
+            Ok(Msg::SeccompFd(fd)) => on_seccomp(pid, fd)?,
             Ok(Msg::Ready) => break,
             Ok(Msg::Error(text)) => return Err(Error::Init(text)),
             Ok(other) => return Err(Error::Init(format!("protocol: unexpected {other:?}"))),

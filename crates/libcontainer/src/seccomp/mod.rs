@@ -1,8 +1,14 @@
 //! `linux.seccomp` -> a BPF program, compiled in the parent and loaded by
-//! the init just before execve.
+//! the init just before execve. With SCMP_ACT_NOTIFY rules the load returns
+//! a notify fd, which the parent hands to the agent at `listenerPath`
+//! ([`listener`]).
 
 mod bpf;
+pub mod listener;
 mod syscalls;
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompFilterFlag as F,
@@ -18,11 +24,22 @@ const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const X32_BIT: u32 = 0x4000_0000;
 
+const RET_USER_NOTIF: u32 = 0x7fc0_0000;
+
 /// A compiled filter and the flags to load it with.
 #[derive(Debug, Clone)]
 pub struct Filter {
     pub prog: Vec<Insn>,
     pub flags: u32,
+    /// Where the notify fd goes, when a rule uses SCMP_ACT_NOTIFY.
+    pub listener: Option<Listener>,
+}
+
+/// The seccomp agent of `listenerPath`, and its `listenerMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub path: PathBuf,
+    pub metadata: Option<String>,
 }
 
 fn action(a: A, errno: Option<u32>, default_errno: u32) -> Result<u32> {
@@ -34,12 +51,7 @@ fn action(a: A, errno: Option<u32>, default_errno: u32) -> Result<u32> {
         A::ScmpActTrace => 0x7ff0_0000 | (errno.unwrap_or(default_errno) & 0xffff),
         A::ScmpActLog => 0x7ffc_0000,
         A::ScmpActAllow => 0x7fff_0000,
-        A::ScmpActNotify => {
-            return Err(Error::config(
-                "linux.seccomp",
-                "SCMP_ACT_NOTIFY (user notification) is not supported yet",
-            ))
-        }
+        A::ScmpActNotify => RET_USER_NOTIF,
     })
 }
 
@@ -65,6 +77,7 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
 /// Compile `linux.seccomp` for this host (x86_64, with its x86 and x32
 /// compat ABIs when the profile lists them).
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    let listener = listener_of(s)?;
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(
         s.default_action(),
@@ -170,11 +183,59 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
             F::SeccompFilterFlagWaitKillableRecv => 1 << 5,
         };
     }
-    Ok(Filter { prog, flags })
+    if listener.is_some() {
+        flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+    }
+    Ok(Filter {
+        prog,
+        flags,
+        listener,
+    })
 }
 
-/// Load the filter into this thread (seccomp(2), SECCOMP_SET_MODE_FILTER).
-pub fn load(f: &Filter) -> nix::Result<()> {
+/// The listener when a rule notifies; the checks runc makes on it.
+fn listener_of(s: &LinuxSeccomp) -> Result<Option<Listener>> {
+    let path = s.listener_path().clone();
+    let metadata = s.listener_metadata().clone();
+    if metadata.is_some() && path.is_none() {
+        return Err(Error::config(
+            "linux.seccomp.listenerMetadata",
+            "set without listenerPath",
+        ));
+    }
+    if s.default_action() == A::ScmpActNotify {
+        return Err(Error::config(
+            "linux.seccomp.defaultAction",
+            "SCMP_ACT_NOTIFY cannot be the default action",
+        ));
+    }
+    let mut notifies = false;
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        if sc.action() != A::ScmpActNotify {
+            continue;
+        }
+        notifies = true;
+        // The runtime itself writes after the filter is loaded (as runc).
+        if sc.names().iter().any(|n| n == "write") {
+            return Err(Error::config(
+                format!("linux.seccomp.syscalls[{i}]"),
+                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+            ));
+        }
+    }
+    match (notifies, path) {
+        (false, _) => Ok(None),
+        (true, None) => Err(Error::config(
+            "linux.seccomp.listenerPath",
+            "required when a rule uses SCMP_ACT_NOTIFY",
+        )),
+        (true, Some(path)) => Ok(Some(Listener { path, metadata })),
+    }
+}
+
+/// Load the filter into this thread (seccomp(2), SECCOMP_SET_MODE_FILTER);
+/// with a listener, the notify fd it returns.
+pub fn load(f: &Filter) -> nix::Result<Option<OwnedFd>> {
     let prog = libc::sock_fprog {
         len: f.prog.len() as u16,
         filter: f.prog.as_ptr() as *mut libc::sock_filter,
@@ -188,7 +249,11 @@ pub fn load(f: &Filter) -> nix::Result<()> {
             &prog as *const libc::sock_fprog,
         )
     };
-    nix::errno::Errno::result(r).map(drop)
+    let r = nix::errno::Errno::result(r)?;
+    Ok(f.listener.as_ref().map(|_| {
+        // SAFETY: with NEW_LISTENER, seccomp returned a new fd we own.
+        unsafe { OwnedFd::from_raw_fd(r as i32) }
+    }))
 }
 
 #[cfg(test)]
@@ -254,13 +319,44 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused_with_the_field() {
-        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
-        }))
+    fn notify_needs_a_listener_and_asks_for_one() {
+        let parse = |v: serde_json::Value| -> LinuxSeccomp { serde_json::from_value(v).unwrap() };
+        let err = |v| compile(&parse(v)).unwrap_err().to_string();
+        let rule = serde_json::json!([{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]);
+        assert!(
+            err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rule}))
+                .contains("listenerPath")
+        );
+        assert!(err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "listenerMetadata": "x"}))
+        .contains("listenerMetadata"));
+        assert!(err(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY",
+            "listenerPath": "/a.sock"}))
+        .contains("defaultAction"));
+        assert!(err(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/a.sock",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}))
+        .contains("syscalls[0]"));
+
+        let f = compile(&parse(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/a.sock", "listenerMetadata": "m", "syscalls": rule}),
+        ))
         .unwrap();
-        assert!(compile(&s).unwrap_err().to_string().contains("syscalls[0]"));
+        assert_eq!(f.flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32, 8);
+        assert_eq!(f.listener.as_ref().unwrap().metadata.as_deref(), Some("m"));
+        let mkdir = lookup(syscalls::X86_64, "mkdir").unwrap();
+        assert_eq!(
+            run(&f.prog, mkdir, AUDIT_ARCH_X86_64, [0; 6]),
+            RET_USER_NOTIF
+        );
+        // No NOTIFY rule: the listener is ignored, no fd is asked for.
+        let f = compile(&parse(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/a.sock"}),
+        ))
+        .unwrap();
+        assert!(f.listener.is_none() && f.flags == 0);
     }
 
     #[test]

@@ -150,6 +150,5 @@ impl Store {
 
 fn sync_filesystem(dir: &Path) -> Result<()> {
     let d = fs::File::open(dir).map_err(Error::io("open", dir))?;
-    nix::unistd::syncfs(&d)
-        .map_err(|e| Error::io("syncfs", dir)(e.into()))
+    nix::unistd::syncfs(&d).map_err(|e| Error::io("syncfs", dir)(e.into()))
 }
