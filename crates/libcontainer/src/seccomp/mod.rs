@@ -74,9 +74,36 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
         .map(|i| table[i].1)
 }
 
-/// Compile `linux.seccomp` for this host (x86_64, with its x86 and x32
-/// compat ABIs when the profile lists them).
+/// The ABIs a filter covers on one kind of host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// x86_64, with the x86 (i386) and x32 compat ABIs.
+    X86_64,
+    /// aarch64 (32-bit arm compat tasks have no table here: they get the
+    /// filter's kill for an unknown architecture).
+    Aarch64,
+}
+
+impl Target {
+    pub fn host() -> Target {
+        if cfg!(target_arch = "aarch64") {
+            Target::Aarch64
+        } else {
+            Target::X86_64
+        }
+    }
+}
+
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+
+/// Compile `linux.seccomp` for this host.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
+    compile_for(s, Target::host())
+}
+
+/// Compile `linux.seccomp` for `target` (x86_64: with its x86 and x32
+/// compat ABIs when the profile lists them).
+pub fn compile_for(s: &LinuxSeccomp, target: Target) -> Result<Filter> {
     let listener = listener_of(s)?;
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(
@@ -88,9 +115,13 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     let want = |a: Arch| {
         arches.is_empty() || arches.contains(&a) || arches.contains(&Arch::ScmpArchNative)
     };
-    let mut x86_64 = Vec::new();
+    let (native_table, native_audit) = match target {
+        Target::X86_64 => (syscalls::X86_64, AUDIT_ARCH_X86_64),
+        Target::Aarch64 => (syscalls::AARCH64, AUDIT_ARCH_AARCH64),
+    };
+    let mut native = Vec::new();
     let mut x86 = Vec::new();
-    let with_x32 = arches.contains(&Arch::ScmpArchX32);
+    let with_x32 = target == Target::X86_64 && arches.contains(&Arch::ScmpArchX32);
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let act = action(sc.action(), sc.errno_ret(), default_errno).map_err(|e| {
             Error::config(format!("linux.seccomp.syscalls[{i}].action"), e.to_string())
@@ -121,39 +152,36 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         };
         for name in sc.names() {
             for g in &groups {
-                if let Some(nr) = lookup(syscalls::X86_64, name) {
-                    x86_64.push(Rule {
-                        nr,
-                        conds: g.clone(),
-                        action: act,
-                    });
+                let rule = |nr| Rule {
+                    nr,
+                    conds: g.clone(),
+                    action: act,
+                };
+                if let Some(nr) = lookup(native_table, name) {
+                    native.push(rule(nr));
                     if with_x32 {
-                        x86_64.push(Rule {
-                            nr: nr | X32_BIT,
-                            conds: g.clone(),
-                            action: act,
-                        });
+                        native.push(rule(nr | X32_BIT));
                     }
                 }
-                if let Some(nr) = lookup(syscalls::X86, name) {
-                    x86.push(Rule {
-                        nr,
-                        conds: g.clone(),
-                        action: act,
-                    });
+                if target == Target::X86_64 {
+                    if let Some(nr) = lookup(syscalls::X86, name) {
+                        x86.push(rule(nr));
+                    }
                 }
             }
         }
     }
     // Conditional rules before the unconditional ones of the same syscall.
-    for rules in [&mut x86_64, &mut x86] {
+    for rules in [&mut native, &mut x86] {
         rules.sort_by_key(|r| r.conds.is_empty());
     }
+    // The native ABI is always filtered, listed or not (libseccomp's
+    // filters start with it, so runc's do).
     let mut sections = Vec::new();
-    if want(Arch::ScmpArchX86_64) {
-        if !with_x32 {
+    {
+        if target == Target::X86_64 && !with_x32 {
             // x32 syscalls share the x86_64 audit arch: refuse them as the default does.
-            x86_64.insert(
+            native.insert(
                 0,
                 Rule {
                     nr: X32_BIT,
@@ -162,9 +190,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
                 },
             );
         }
-        sections.push((AUDIT_ARCH_X86_64, x86_64));
+        sections.push((native_audit, native));
     }
-    if want(Arch::ScmpArchX86) {
+    if target == Target::X86_64 && want(Arch::ScmpArchX86) {
         sections.push((AUDIT_ARCH_I386, x86));
     }
     let prog = bpf::program(&sections, default, 0x8000_0000);
@@ -360,8 +388,47 @@ mod tests {
     }
 
     #[test]
+    fn aarch64_filters_by_its_own_numbers() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["write"], "action": "SCMP_ACT_KILL_PROCESS",
+                 "args": [{"index": 0, "value": 9, "op": "SCMP_CMP_EQ"}]}
+            ]
+        }))
+        .unwrap();
+        let f = compile_for(&s, Target::Aarch64).unwrap();
+        let a64 = AUDIT_ARCH_AARCH64;
+        // mkdirat is 34 on aarch64 (mkdir does not exist there: skipped).
+        assert_eq!(run(&f.prog, 34, a64, [0; 6]), 0x0005_000d);
+        assert_eq!(run(&f.prog, 83, a64, [0; 6]), ALLOW, "83 is not mkdir here");
+        assert_eq!(run(&f.prog, 64, a64, [9, 0, 0, 0, 0, 0]), 0x8000_0000);
+        assert_eq!(run(&f.prog, 64, a64, [1, 0, 0, 0, 0, 0]), ALLOW);
+        // Native even though only x86_64 is listed (as libseccomp); x86_64
+        // tasks do not exist on such a host: unknown arch, killed.
+        assert_eq!(run(&f.prog, 83, AUDIT_ARCH_X86_64, [0; 6]), 0x8000_0000);
+        assert_eq!(lookup(syscalls::AARCH64, "openat"), Some(56));
+        assert_eq!(lookup(syscalls::AARCH64, "open"), None);
+    }
+
+    #[test]
+    fn native_abi_is_filtered_when_only_compat_is_listed() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+        }))
+        .unwrap();
+        let f = compile_for(&s, Target::X86_64).unwrap();
+        assert_eq!(run(&f.prog, 83, AUDIT_ARCH_X86_64, [0; 6]), 0x0005_0001);
+        assert_eq!(run(&f.prog, 39, AUDIT_ARCH_I386, [0; 6]), 0x0005_0001);
+    }
+
+    #[test]
     fn table_is_sorted() {
-        for t in [syscalls::X86_64, syscalls::X86] {
+        for t in [syscalls::X86_64, syscalls::X86, syscalls::AARCH64] {
             assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
         }
         assert_eq!(lookup(syscalls::X86_64, "getpid"), Some(39));
