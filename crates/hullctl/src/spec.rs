@@ -46,6 +46,18 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// What `ALL` and `--privileged` give: this process's bounding set.
+fn our_caps() -> Vec<String> {
+    let mut ours: Vec<String> = caps::read(None, caps::CapSet::Bounding)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect();
+    ours.sort();
+    ours
+}
+
+/// The capabilities this kernel knows.
 fn all_caps() -> Vec<String> {
     let last: u8 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -65,7 +77,7 @@ fn all_caps() -> Vec<String> {
 pub fn capabilities(a: &ContainerArgs) -> Result<Vec<String>> {
     let known = all_caps();
     let mut set: Vec<String> = if a.privileged {
-        known.clone()
+        our_caps()
     } else {
         DEFAULT_CAPS.iter().map(|c| c.to_string()).collect()
     };
@@ -82,7 +94,7 @@ pub fn capabilities(a: &ContainerArgs) -> Result<Vec<String>> {
     }
     for c in &a.cap_add {
         if c.eq_ignore_ascii_case("all") {
-            set = known.clone();
+            set = our_caps();
             continue;
         }
         let c = cap_name(c);
