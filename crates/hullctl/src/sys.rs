@@ -32,3 +32,20 @@ pub fn inherited_fd(fd: RawFd) -> anyhow::Result<OwnedFd> {
     // this process owns it: it was inherited for this purpose alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// The value of the extended attribute `name` of `path` (not following a
+/// symlink), or None when it has none.
+pub fn lgetxattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: both strings are NUL-terminated and live across the call;
+    // the buffer is valid for the length passed.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return None;
+    }
+    buf.truncate(r as usize);
+    Some(buf)
+}
