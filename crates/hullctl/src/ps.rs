@@ -5,7 +5,7 @@ use libimage::store::ContainerRecord;
 use serde_json::{json, Value};
 
 use crate::ctx::{Ctx, Status};
-use crate::table::{ago, duration_words, human_size, now, parse_time, table};
+use crate::table::{ago, duration_words, human_binary, now, parse_time, table};
 
 fn status_text(ctx: &Ctx, id: &str, status: &Status) -> String {
     let since = |t: Option<String>| {
@@ -221,13 +221,13 @@ pub fn stats(ctx: &Ctx, queries: &[String], json_out: bool) -> Result<()> {
         let limit = if limit >= 1 << 62 {
             "unlimited".into()
         } else {
-            human_size(limit)
+            human_binary(limit)
         };
         rows.push(vec![
             r.id[..12].to_string(),
             r.names[0].clone(),
             format!("{cpu:.2}%"),
-            format!("{} / {limit}", human_size(mem)),
+            format!("{} / {limit}", human_binary(mem)),
             pids.to_string(),
         ]);
     }

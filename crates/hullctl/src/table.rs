@@ -41,6 +41,18 @@ pub fn human_size(bytes: u64) -> String {
     .replace(".000", "")
 }
 
+/// Binary units, as Docker prints memory: "1.5MiB", "32MiB".
+pub fn human_binary(bytes: u64) -> String {
+    let b = bytes as f64;
+    let s = match bytes {
+        0..=1023 => return format!("{bytes}B"),
+        1024..=1_048_575 => format!("{:.2}KiB", b / 1024.0),
+        1_048_576..=1_073_741_823 => format!("{:.2}MiB", b / 1_048_576.0),
+        _ => format!("{:.2}GiB", b / 1_073_741_824.0),
+    };
+    s.replace(".00", "")
+}
+
 /// Seconds since the epoch of an RFC 3339 time (`2024-01-02T03:04:05.6Z`,
 /// `...+01:00`).
 pub fn parse_time(s: &str) -> Option<i64> {
@@ -118,6 +130,8 @@ mod tests {
         assert_eq!(human_size(512), "512B");
         assert_eq!(human_size(1_500_000), "1.500MB");
         assert_eq!(human_size(2_000_000), "2MB");
+        assert_eq!(human_binary(32 << 20), "32MiB");
+        assert_eq!(human_binary(1536), "1.50KiB");
     }
 
     #[test]
