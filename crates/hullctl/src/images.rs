@@ -80,9 +80,17 @@ pub fn images(ctx: &Ctx, quiet: bool) -> Result<()> {
 pub fn rmi(ctx: &Ctx, names: &[String]) -> Result<()> {
     let mut failed = None;
     for n in names {
-        match ctx.store.remove_image(n) {
-            Ok(layers) => {
-                println!("Untagged or deleted: {n}");
+        let removed = ctx
+            .store
+            .image(n)
+            .and_then(|img| Ok((ctx.store.remove_image(n)?, img)));
+        match removed {
+            Ok((layers, img)) => {
+                if ctx.store.image(&img.id).is_ok() {
+                    println!("Untagged: {n}");
+                } else {
+                    println!("Deleted: sha256:{}", img.id);
+                }
                 for l in layers {
                     println!("Deleted layer: {l}");
                 }
