@@ -55,6 +55,9 @@ pub enum Cmd {
         platform: Option<String>,
         #[arg(short, long)]
         quiet: bool,
+        /// `false`: plain HTTP or unverified TLS (a local registry).
+        #[arg(long, value_name = "BOOL")]
+        tls_verify: Option<bool>,
     },
     /// List images.
     #[command(visible_alias = "ls")]

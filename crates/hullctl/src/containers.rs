@@ -31,7 +31,11 @@ fn image(ctx: &Ctx, name: &str) -> Result<libimage::store::ImageRecord> {
         Ok(i) => Ok(i),
         Err(libimage::Error::ImageUnknown(_)) if libimage::Reference::parse(name).is_ok() => {
             eprintln!("hullctl: {name}: not in the store, pulling it");
-            crate::images::pull(ctx, name, None, true)
+            let quiet = crate::images::Pull {
+                quiet: true,
+                ..Default::default()
+            };
+            crate::images::pull(ctx, name, &quiet)
                 .with_context(|| format!("{name:?}: no such image, and pulling it failed"))?;
             Ok(ctx.store.image(name)?)
         }

@@ -11,8 +11,18 @@ use serde_json::{json, Value};
 use crate::ctx::Ctx;
 use crate::table::{ago, human_size, table};
 
-pub fn pull(ctx: &Ctx, reference: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let opts = ClientOptions::from_config_file(Path::new(DEFAULT_CONFIG))?;
+/// Pull options beyond the reference.
+#[derive(Debug, Default)]
+pub struct Pull<'a> {
+    pub platform: Option<&'a str>,
+    pub quiet: bool,
+    pub tls_verify: Option<bool>,
+}
+
+pub fn pull(ctx: &Ctx, reference: &str, p: &Pull) -> Result<()> {
+    let (platform, quiet) = (p.platform, p.quiet);
+    let mut opts = ClientOptions::from_config_file(Path::new(DEFAULT_CONFIG))?;
+    opts.tls_verify = p.tls_verify;
     let client = Client::new(opts);
     let popts = PullOptions {
         platform: platform

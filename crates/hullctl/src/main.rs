@@ -139,7 +139,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             reference,
             platform,
             quiet,
-        } => ok(images::pull(&ctx, &reference, platform.as_deref(), quiet)),
+            tls_verify,
+        } => {
+            let p = images::Pull {
+                platform: platform.as_deref(),
+                quiet,
+                tls_verify,
+            };
+            ok(images::pull(&ctx, &reference, &p))
+        }
         Cmd::Images { quiet } => ok(images::images(&ctx, quiet)),
         Cmd::Rmi { images } => ok(images::rmi(&ctx, &images)),
         Cmd::Tag { image, name } => ok(images::tag(&ctx, &image, &name)),

@@ -176,3 +176,35 @@ fn import_tag_history_save_and_rmi() {
     h.ok(&["rmi", "busybox"]);
     assert_eq!(h.entries(&h.root.join("layers")), Vec::<String>::new());
 }
+
+/// The plain-HTTP registry of `hack/registry`, when HULL_TEST_REGISTRY names its env file.
+fn local_registry() -> Option<String> {
+    let Some(path) = std::env::var_os("HULL_TEST_REGISTRY") else {
+        eprintln!("skipped: HULL_TEST_REGISTRY is not set (run `hack/registry start`)");
+        return None;
+    };
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("PLAIN="))
+        .map(String::from)
+}
+
+#[test]
+fn pull_from_a_registry_and_run() {
+    let Some(h) = common::setup() else { return };
+    let Some(addr) = local_registry() else { return };
+    let reference = format!("{addr}/busybox:latest");
+    let err = h.fails(&["pull", "-q", &reference]);
+    assert!(err.contains("tls"), "{err}");
+    let id = h.ok(&["pull", "-q", "--tls-verify=false", &reference]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    assert!(h.ok(&["images"]).contains(&format!("{addr}/busybox")));
+    assert_eq!(
+        h.ok(&["run", "--rm", &reference, "echo", "pulled"]),
+        "pulled\n"
+    );
+    let img = h.inspect(&reference);
+    assert_eq!(img["RepoTags"], json!([reference]));
+    assert!(img["RepoDigests"][0].as_str().unwrap().contains("@sha256:"));
+    h.ok(&["rmi", &reference]);
+}
