@@ -150,3 +150,43 @@ fn cli_help_version_info_and_completions() {
     let err = h.fails(&["completion", "tcsh"]);
     assert!(err.contains("invalid value"), "{err}");
 }
+
+#[test]
+fn init_reaps_and_forwards_the_stop_signal() {
+    let Some(h) = common::setup() else { return };
+    let have = [
+        "/usr/libexec/podman/catatonit",
+        "/usr/bin/catatonit",
+        "/usr/bin/tini-static",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists());
+    if !have {
+        eprintln!("skipped: no catatonit or tini-static (apt-get install tini)");
+        return;
+    }
+    let out = h.run(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2\n",
+        "sh is not PID 1"
+    );
+    // sh as PID 1 would ignore SIGTERM; under the init it dies of it.
+    h.ok(&[
+        "run", "-d", "--init", "--name", "i", "busybox", "sleep", "1000",
+    ]);
+    let started = std::time::Instant::now();
+    h.ok(&["stop", "-t", "20", "i"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(h.ok(&["wait", "i"]), "143\n");
+    h.ok(&["rm", "i"]);
+}
