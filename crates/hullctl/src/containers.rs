@@ -10,7 +10,7 @@ use libimage::store::ContainerRecord;
 use serde_json::json;
 
 use crate::cli::ContainerArgs;
-use crate::ctx::{write_json, Ctx, Exit, Meta, Status};
+use crate::ctx::{write_json, Ctx, Exit, Meta, MonitorInfo, Status};
 use crate::foreground::{self, RawMode};
 use crate::monitor;
 
@@ -78,6 +78,8 @@ pub fn create(ctx: &Ctx, a: &ContainerArgs) -> Result<ContainerRecord> {
 
 /// Makes an exited or created container startable again.
 fn prepare(ctx: &Ctx, rec: &ContainerRecord) -> Result<()> {
+    // The last run's monitor may still be releasing the rootfs.
+    wait_monitor(ctx, &rec.id, Duration::from_secs(10));
     for f in ["exit.json", "monitor.json"] {
         let _ = std::fs::remove_file(ctx.file(&rec.id, f));
     }
@@ -147,6 +149,14 @@ fn run_foreground(ctx: &Ctx, rec: &ContainerRecord, a: &ContainerArgs) -> Result
         cleanup(ctx);
         return Err(e.into());
     }
+    let me = nix::unistd::getpid().as_raw();
+    let info = MonitorInfo {
+        monitor_pid: me,
+        keeper_pid: me,
+        init_pid: created.pid,
+        started_at: libcontainer::time::now_rfc3339(true),
+    };
+    write_json(&ctx.file(id, "monitor.json"), &info)?;
     let raw = created.console.as_ref().map(|_| RawMode::enter());
     let code = foreground::supervise(created.pid, &sfd, created.console.as_ref(), a.interactive);
     drop(raw);
@@ -180,15 +190,9 @@ fn wait_until(timeout: Duration, done: impl Fn() -> bool) -> bool {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    pid > 0 && libcontainer::state::process_start_time(pid).is_some()
-}
-
 /// Waits for the monitor (and its keeper) to have finished with `id`.
 fn wait_monitor(ctx: &Ctx, id: &str, timeout: Duration) {
-    if let Some(m) = ctx.monitor_info(id) {
-        wait_until(timeout, || !alive(m.monitor_pid) && !alive(m.keeper_pid));
-    }
+    wait_until(timeout, || !ctx.monitor_alive(id));
 }
 
 pub fn stop(ctx: &Ctx, query: &str, secs: u64) -> Result<()> {

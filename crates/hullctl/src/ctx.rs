@@ -77,6 +77,11 @@ impl Status {
     }
 }
 
+/// Whether `pid` runs (a zombie does not).
+pub fn alive(pid: i32) -> bool {
+    pid > 0 && libcontainer::state::process_start_time(pid).is_some()
+}
+
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     fs::read(path)
         .ok()
@@ -138,10 +143,18 @@ impl Ctx {
             Ok((_, RtStatus::Running)) => Status::Running,
             Ok((_, RtStatus::Paused)) => Status::Paused,
             Ok((_, RtStatus::Created | RtStatus::Creating)) => Status::Created,
+            // Dead, and its monitor about to record how: still running to us.
+            Ok((_, RtStatus::Stopped)) if self.monitor_alive(id) => Status::Running,
             Ok((_, RtStatus::Stopped)) => Status::Exited(None),
             Err(_) if self.monitor_info(id).is_some() => Status::Exited(None),
             Err(_) => Status::Created,
         }
+    }
+
+    /// Whether the monitor (or its keeper) of `id` still runs.
+    pub fn monitor_alive(&self, id: &str) -> bool {
+        self.monitor_info(id)
+            .is_some_and(|m| alive(m.monitor_pid) || alive(m.keeper_pid))
     }
 
     /// The container's init pid while it runs.

@@ -196,33 +196,81 @@ fn start(
 /// Copies the streams to the log and waits for the init. `standby` is the
 /// monitor while the keeper waits on it: the keeper reads nothing until
 /// the monitor is killed, and returns when it exits by itself.
+struct Supervisor<'a> {
+    ctx: &'a Ctx,
+    id: &'a str,
+    init: Option<i32>,
+    standby: Option<i32>,
+    keeper: bool,
+    streams: Vec<(OwnedFd, &'static str)>,
+    log: logs::Writer,
+    /// Exit codes of children reaped before the init's pid was known.
+    reaped: HashMap<i32, Option<i32>>,
+    /// Set once the init is gone: its code, if it could be had.
+    code: Option<Option<i32>>,
+}
+
 fn supervise(
     ctx: &Ctx,
     id: &str,
-    mut init: Option<i32>,
-    mut standby: Option<i32>,
-    mut streams: Vec<(OwnedFd, &'static str)>,
+    init: Option<i32>,
+    standby: Option<i32>,
+    streams: Vec<(OwnedFd, &'static str)>,
     sfd: &SignalFd,
 ) -> Result<()> {
-    let keeper = standby.is_some();
-    let mut log = logs::Writer::open(&ctx.file(id, "ctr.log"))?;
-    let mut reaped: HashMap<i32, Option<i32>> = HashMap::new();
-    let mut code: Option<Option<i32>> = None;
-    let mut deadline: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let active = standby.is_none();
+    Supervisor {
+        ctx,
+        id,
+        init,
+        standby,
+        keeper: standby.is_some(),
+        streams,
+        log: logs::Writer::open(&ctx.file(id, "ctr.log"))?,
+        reaped: HashMap::new(),
+        code: None,
+    }
+    .run(sfd)
+}
+
+impl Supervisor<'_> {
+    fn run(mut self, sfd: &SignalFd) -> Result<()> {
+        let mut deadline: Option<Instant> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let ready = self.poll(sfd)?;
+            self.copy(&ready, &mut buf);
+            while let Ok(Some(_)) = sfd.read_signal() {}
+            if !self.reap() {
+                // The monitor finished by itself: nothing for the keeper to do.
+                return Ok(());
+            }
+            if self.standby.is_some() {
+                continue;
+            }
+            self.check_init();
+            if let Some(c) = self.code {
+                let d = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
+                if self.streams.is_empty() || Instant::now() > d {
+                    return finish(self.ctx, self.id, c);
+                }
+            }
+        }
+    }
+
+    /// Waits for a signal or output (none while on standby); which are ready.
+    fn poll(&self, sfd: &SignalFd) -> Result<Vec<bool>> {
+        let active = self.standby.is_none();
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if active {
             fds.extend(
-                streams
+                self.streams
                     .iter()
                     .map(|(f, _)| PollFd::new(f.as_fd(), PollFlags::POLLIN)),
             );
         }
-        let timeout = match (code, active) {
+        let timeout = match (self.code, active) {
             (Some(_), _) => PollTimeout::from(100u16),
-            (None, true) if init.is_none() => PollTimeout::from(0u8),
+            (None, true) if self.init.is_none() => PollTimeout::from(0u8),
             (None, true) => PollTimeout::from(1000u16),
             (None, false) => PollTimeout::NONE,
         };
@@ -230,71 +278,71 @@ fn supervise(
             Err(nix::errno::Errno::EINTR) | Ok(_) => {}
             Err(e) => bail!("poll: {e}"),
         }
-        let ready: Vec<bool> = fds
+        Ok(fds
             .iter()
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
+            .collect())
+    }
+
+    /// One read from each ready stream into the log; closed ones are dropped.
+    fn copy(&mut self, ready: &[bool], buf: &mut [u8]) {
         let mut closed = Vec::new();
-        for (i, (fd, name)) in streams.iter().enumerate() {
+        for (i, (fd, name)) in self.streams.iter().enumerate() {
             if !ready.get(i + 1).copied().unwrap_or(false) {
                 continue;
             }
-            match nix::unistd::read(fd, &mut buf) {
+            match nix::unistd::read(fd, buf) {
                 Ok(0) => closed.push(i),
-                Ok(n) => log.write(name, &buf[..n]),
+                Ok(n) => self.log.write(name, &buf[..n]),
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
                 Err(_) => closed.push(i),
             }
         }
         for i in closed.into_iter().rev() {
-            streams.remove(i);
+            self.streams.remove(i);
         }
-        while let Ok(Some(_)) = sfd.read_signal() {}
+    }
+
+    /// Reaps every exited child; false when the standby monitor exited
+    /// by itself (rather than being killed).
+    fn reap(&mut self) -> bool {
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(st) => {
-                    let Some(pid) = st.pid().map(Pid::as_raw) else {
-                        break;
-                    };
-                    if Some(pid) == standby {
-                        if !matches!(st, WaitStatus::Signaled(..)) {
-                            return Ok(());
-                        }
-                        standby = None;
-                    } else {
-                        reaped.insert(pid, exit_code(st));
-                    }
+            let st = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return true,
+                Ok(st) => st,
+            };
+            let Some(pid) = st.pid().map(Pid::as_raw) else {
+                return true;
+            };
+            if Some(pid) == self.standby {
+                if !matches!(st, WaitStatus::Signaled(..)) {
+                    return false;
                 }
+                self.standby = None;
+            } else {
+                self.reaped.insert(pid, exit_code(st));
             }
         }
-        if standby.is_some() {
-            continue;
-        }
-        if init.is_none() {
-            // The keeper took over: the init is the runtime's.
+    }
+
+    /// Learns the init's pid (after a takeover) and whether it is gone.
+    fn check_init(&mut self) {
+        let (ctx, id) = (self.ctx, self.id);
+        if self.init.is_none() {
             match ctx.rt.load(id) {
-                Ok((st, _)) => init = Some(st.pid),
-                Err(_) => code = code.or(Some(None)),
+                Ok((st, _)) => self.init = Some(st.pid),
+                Err(_) => self.code = self.code.or(Some(None)),
             }
         }
-        if let Some(i) = init {
-            if let Some(c) = reaped.remove(&i) {
-                code = Some(c);
-            } else if code.is_none() && keeper && ctx.init_pid(id).is_none() {
-                // Reaped by the monitor just before it died, or not ours.
-                match waitpid(Pid::from_raw(i), Some(WaitPidFlag::WNOHANG)) {
-                    Ok(st) if exit_code(st).is_some() => code = Some(exit_code(st)),
-                    Err(nix::errno::Errno::ECHILD) => code = Some(None),
-                    _ => {}
-                }
-            }
-        }
-        if let Some(c) = code {
-            let d = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
-            if streams.is_empty() || Instant::now() > d {
-                return finish(ctx, id, c);
+        let Some(i) = self.init else { return };
+        if let Some(c) = self.reaped.remove(&i) {
+            self.code = Some(c);
+        } else if self.code.is_none() && self.keeper && ctx.init_pid(id).is_none() {
+            // Reaped by the monitor just before it died, or not ours.
+            match waitpid(Pid::from_raw(i), Some(WaitPidFlag::WNOHANG)) {
+                Ok(st) if exit_code(st).is_some() => self.code = Some(exit_code(st)),
+                Err(nix::errno::Errno::ECHILD) => self.code = Some(None),
+                _ => {}
             }
         }
     }

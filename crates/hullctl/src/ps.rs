@@ -89,6 +89,20 @@ pub fn ps(ctx: &Ctx, all: bool, quiet: bool, format: Option<&str>) -> Result<()>
     }
     match format {
         Some("json") => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Some(t) if t.starts_with("table ") => {
+            let t = &t["table ".len()..];
+            let header: serde_json::Map<String, Value> = t
+                .split("{{")
+                .skip(1)
+                .filter_map(|f| f.split_once("}}"))
+                .map(|(f, _)| f.trim().trim_start_matches('.'))
+                .map(|f| (f.to_string(), json!(f.to_uppercase())))
+                .collect();
+            println!("{}", render(t, &Value::Object(header)));
+            for r in &rows {
+                println!("{}", render(t, r));
+            }
+        }
         Some(t) if t != "table" => {
             for r in &rows {
                 println!("{}", render(t, r));
@@ -249,5 +263,6 @@ mod tests {
         assert_eq!(render("{{.ID}} {{ .Names }}", &row), "abc web");
         assert_eq!(render("{{.ExitCode}}\\t{{.Pid}}|", &row), "3\t|");
         assert_eq!(render("plain", &row), "plain");
+        assert_eq!(render("{{.Names}}", &json!({"Names": "NAMES"})), "NAMES");
     }
 }
