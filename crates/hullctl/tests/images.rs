@@ -166,6 +166,22 @@ fn import_tag_history_save_and_rmi() {
     let err = h.fails(&["rmi", "nosuch:1"]);
     assert!(err.contains("no such image"), "{err}");
 
+    // stop sends the image's StopSignal (SIGINT here).
+    let trap = "trap 'exit 9' INT; while true; do sleep 0.05; done";
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "docker-made:3",
+        "sh",
+        "-c",
+        trap,
+    ]);
+    h.ok(&["stop", "-t", "20", "sig"]);
+    assert_eq!(h.ok(&["wait", "sig"]), "9\n");
+    h.ok(&["rm", "sig"]);
+
     // In use: refused until the container is gone.
     h.ok(&["create", "--name", "user", "docker-made:3"]);
     let err = h.fails(&["rmi", "docker-made:3"]);

@@ -48,6 +48,26 @@ fn create_start_restart_and_autoremove() {
         !h.ok(&["ps", "-a"]).contains("gone")
     });
     h.ok(&["rm", "c"]);
+
+    // A detached terminal: its output is logged; exec -d leaves a process behind.
+    h.ok(&[
+        "run",
+        "-dt",
+        "--name",
+        "t",
+        "busybox",
+        "sh",
+        "-c",
+        "tty; sleep 100",
+    ]);
+    h.eventually("the tty's output", || {
+        h.ok(&["logs", "t"]) == "/dev/pts/0\r\n"
+    });
+    h.ok(&["exec", "-d", "t", "sh", "-c", "echo bg > /tmp/mark"]);
+    h.eventually("exec -d", || {
+        h.run(&["exec", "t", "cat", "/tmp/mark"]).stdout == b"bg\n"
+    });
+    h.ok(&["rm", "-f", "t"]);
     assert_eq!(h.entries(&h.root.join("containers")), Vec::<String>::new());
 }
 
