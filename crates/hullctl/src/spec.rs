@@ -210,6 +210,7 @@ fn overrides(a: &ContainerArgs, id: &str) -> Result<Overrides> {
         hostname: Some(a.hostname.clone().unwrap_or_else(|| id[..12].to_string())),
         terminal: a.tty,
         annotations: Default::default(),
+        no_image_volumes: false,
     })
 }
 
@@ -276,11 +277,17 @@ pub fn build(store: &Store, img: &ImageRecord, id: &str, a: &ContainerArgs) -> R
             }
         }
     }
+    // -v and --tmpfs replace what is mounted there already (an image
+    // volume, a default mount), as in Podman.
+    let mut replace = |m: Value| {
+        mounts.retain(|old| old["destination"] != m["destination"]);
+        mounts.push(m);
+    };
     for v in &a.volume {
-        mounts.push(parse_volume(v)?);
+        replace(parse_volume(v)?);
     }
     for t in &a.tmpfs {
-        mounts.push(parse_tmpfs(t)?);
+        replace(parse_tmpfs(t)?);
     }
     if a.init {
         let bin = init_binary()?;
