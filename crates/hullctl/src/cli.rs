@@ -277,6 +277,9 @@ pub struct ContainerArgs {
     /// none (a network namespace with only loopback) or host.
     #[arg(long, default_value = "none", value_parser = ["none", "host"])]
     pub network: String,
+    /// Pull the image when it is not in the store (`missing`) or not (`never`).
+    #[arg(long, default_value = "missing", value_parser = ["missing", "never"])]
+    pub pull: String,
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals.
     #[arg(long)]
     pub init: bool,

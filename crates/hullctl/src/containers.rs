@@ -25,11 +25,13 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Finds the image, pulling it when it is not in the store.
-fn image(ctx: &Ctx, name: &str) -> Result<libimage::store::ImageRecord> {
+/// Finds the image, pulling it when it is not in the store (unless `never`).
+fn image(ctx: &Ctx, name: &str, pull: &str) -> Result<libimage::store::ImageRecord> {
     match ctx.store.image(name) {
         Ok(i) => Ok(i),
-        Err(libimage::Error::ImageUnknown(_)) if libimage::Reference::parse(name).is_ok() => {
+        Err(libimage::Error::ImageUnknown(_))
+            if pull != "never" && libimage::Reference::parse(name).is_ok() =>
+        {
             eprintln!("hullctl: {name}: not in the store, pulling it");
             let quiet = crate::images::Pull {
                 quiet: true,
@@ -48,7 +50,7 @@ pub fn create(ctx: &Ctx, a: &ContainerArgs) -> Result<ContainerRecord> {
     if let Some(n) = &a.name {
         check_name(n)?;
     }
-    let img = image(ctx, &a.image)?;
+    let img = image(ctx, &a.image, &a.pull)?;
     let config = ctx.store.image_config(&img)?;
     let mut meta = Meta {
         image_name: a.image.clone(),

@@ -265,9 +265,14 @@ pub fn build(store: &Store, img: &ImageRecord, id: &str, a: &ContainerArgs) -> R
     }
     resources(&mut linux["resources"], a)?;
 
-    let mounts = spec["mounts"]
-        .as_array_mut()
-        .context("spec has no mounts")?;
+    add_mounts(&mut spec["mounts"], a)?;
+    Ok(spec)
+}
+
+/// The flags' mounts (volumes, tmpfs, the init, host files) after the
+/// defaults; with --privileged, /sys writable.
+fn add_mounts(mounts: &mut Value, a: &ContainerArgs) -> Result<()> {
+    let mounts = mounts.as_array_mut().context("spec has no mounts")?;
     if a.privileged {
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup" {
@@ -305,7 +310,7 @@ pub fn build(store: &Store, img: &ImageRecord, id: &str, a: &ContainerArgs) -> R
             }
         }
     }
-    Ok(spec)
+    Ok(())
 }
 
 fn resources(r: &mut Value, a: &ContainerArgs) -> Result<()> {

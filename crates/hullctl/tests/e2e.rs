@@ -111,8 +111,8 @@ fn names_and_prefixes_have_clear_errors() {
     let Some(h) = common::setup() else { return };
     let err = h.fails(&["logs", "nosuch"]);
     assert!(err.contains("\"nosuch\": no such container"), "{err}");
-    let err = h.fails(&["run", "--rm", "nosuchimage:1", "true"]);
-    assert!(err.contains("no such image"), "{err}");
+    let err = h.fails(&["run", "--rm", "--pull", "never", "nosuchimage:1", "true"]);
+    assert!(err.contains("\"nosuchimage:1\": no such image"), "{err}");
 
     h.ok(&["create", "--name", "one", "busybox", "true"]);
     let err = h.fails(&["create", "--name", "one", "busybox", "true"]);
