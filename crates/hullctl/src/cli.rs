@@ -10,7 +10,7 @@ Examples:
   hullctl pull docker.io/library/alpine:3.20
   hullctl run --rm busybox echo hello
   hullctl run -it --rm busybox sh
-  hullctl run -d --name web -v /srv/www:/www:ro busybox httpd -f -p 8080 -h /www
+  hullctl run -d --name web --network host -v /srv/www:/www:ro busybox httpd -f -p 8080 -h /www
   hullctl ps -a
   hullctl logs -f web
   hullctl exec -it web sh
@@ -106,6 +106,10 @@ pub enum Cmd {
                             hullctl run -d --name db -e A=1 --memory 64m busybox sleep 1000")]
     Run(RunArgs),
     /// Create a container without starting it.
+    #[command(
+        after_help = "Example:\n  hullctl create --name job busybox sh -c 'date; exit 3'\n  \
+                            hullctl start job && hullctl wait job"
+    )]
     Create(ContainerArgs),
     /// Start created or exited containers (in the background).
     Start {
@@ -113,6 +117,10 @@ pub enum Cmd {
         containers: Vec<String>,
     },
     /// List containers.
+    #[command(after_help = "Examples:\n  hullctl ps -a\n  \
+                            hullctl ps -a --format '{{.Names}} {{.State}} {{.ExitCode}}'\n  \
+                            hullctl ps --format 'table {{.ID}}\\t{{.Status}}'\n\n\
+                            Fields: ID FullID Image Command Created CreatedAt Status State ExitCode Names Pid")]
     Ps {
         /// Also show containers that are not running.
         #[arg(short, long)]
@@ -126,6 +134,7 @@ pub enum Cmd {
         format: Option<String>,
     },
     /// Print a detached container's output.
+    #[command(after_help = "Example:\n  hullctl logs -f --timestamps web")]
     Logs {
         container: String,
         /// Keep printing new output until the container exits.
@@ -139,6 +148,7 @@ pub enum Cmd {
     #[command(after_help = "Example:\n  hullctl exec -it web sh")]
     Exec(ExecArgs),
     /// Stop containers: the image's stop signal, then SIGKILL after a timeout.
+    #[command(after_help = "Example:\n  hullctl stop -t 2 web")]
     Stop {
         /// Seconds to wait before SIGKILL.
         #[arg(short = 't', long = "time", default_value_t = 10)]
@@ -154,6 +164,7 @@ pub enum Cmd {
         containers: Vec<String>,
     },
     /// Remove containers.
+    #[command(after_help = "Example:\n  hullctl rm -f web")]
     Rm {
         /// Kill a running container first.
         #[arg(short, long)]
@@ -290,17 +301,22 @@ pub struct ContainerArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
+    /// Keep stdin open.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Allocate a terminal.
     #[arg(short, long)]
     pub tty: bool,
     /// Do not wait for the process.
     #[arg(short, long)]
     pub detach: bool,
+    /// KEY=VALUE (or KEY, to take the value from this environment).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// user, uid, user:group or uid:gid (names from the image's /etc/passwd).
     #[arg(short, long)]
     pub user: Option<String>,
+    /// The process's working directory.
     #[arg(short, long)]
     pub workdir: Option<String>,
     pub container: String,
