@@ -279,7 +279,8 @@ pub struct ContainerArgs {
     /// Mount the root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
-    /// All capabilities, no seccomp filter, no masked paths, all devices.
+    /// All capabilities, no seccomp filter, no masked or read-only paths,
+    /// /sys writable, the devices cgroup open (host devices are not added).
     #[arg(long)]
     pub privileged: bool,
     /// seccomp=unconfined|FILE, no-new-privileges.

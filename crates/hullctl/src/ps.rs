@@ -137,9 +137,6 @@ pub fn logs(ctx: &Ctx, query: &str, follow: bool, timestamps: bool) -> Result<()
     let rec = ctx.container(query)?;
     let id = rec.id.clone();
     let path = ctx.file(&id, "ctr.log");
-    if Ctx::meta(&rec).tty && !path.exists() && ctx.status(&id) == Status::Created {
-        return Ok(());
-    }
     crate::logs::show(&path, timestamps, follow, || {
         matches!(
             ctx.status(&id),
