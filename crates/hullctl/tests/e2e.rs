@@ -29,6 +29,28 @@ fn a_whole_session_leaves_nothing_behind() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     assert_eq!(h.ok(&["ps", "-aq"]), "", "--rm left a container");
+    // -i: stdin goes to the container; without it, the container reads nothing.
+    for (flags, want) in [(&["-i"][..], "piped in\n"), (&[][..], "")] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["busybox", "cat"]);
+        let mut child = h
+            .command(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"piped in\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{flags:?}");
+    }
 
     // Detached, with a stop signal the shell handles.
     let script = "trap 'echo got TERM; exit 3' TERM; echo started; echo warn >&2; \
@@ -104,6 +126,9 @@ fn a_whole_session_leaves_nothing_behind() {
         !std::path::Path::new(&format!("/sys/fs/cgroup/memory/hullctl/{id}")).exists(),
         "cgroup left behind"
     );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let ours = h.dir.path().to_str().unwrap();
+    assert!(!mounts.contains(ours), "a mount left under {ours}");
 }
 
 #[test]
