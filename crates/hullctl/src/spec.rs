@@ -242,7 +242,9 @@ pub fn build(store: &Store, img: &ImageRecord, id: &str, a: &ContainerArgs) -> R
     spec["root"]["readonly"] = json!(a.read_only);
 
     let linux = &mut spec["linux"];
-    linux["cgroupsPath"] = json!(format!("/hullctl/{id}"));
+    // One level: a parent shared by containers would be removed by
+    // whichever of them made it, under the feet of the next one.
+    linux["cgroupsPath"] = json!(format!("/hullctl-{id}"));
     let mut namespaces = vec!["pid", "ipc", "uts", "mount", "cgroup"];
     if a.network == "none" {
         namespaces.push("network");

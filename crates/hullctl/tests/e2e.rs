@@ -123,7 +123,7 @@ fn a_whole_session_leaves_nothing_behind() {
         "runtime root"
     );
     assert!(
-        !std::path::Path::new(&format!("/sys/fs/cgroup/memory/hullctl/{id}")).exists(),
+        !std::path::Path::new(&format!("/sys/fs/cgroup/memory/hullctl-{id}")).exists(),
         "cgroup left behind"
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
