@@ -120,6 +120,14 @@ fn volumes_tmpfs_and_read_only_root() {
          grep ' /scratch ' /proc/mounts | cut -d' ' -f3",
     );
     assert_eq!(out, "root-ro\nscratch-rw\ntmpfs\n");
+    // A flag's mount replaces a default one at the same place.
+    let out = sh(
+        &h,
+        &["--tmpfs", "/dev/shm:size=1m"],
+        "grep ' /dev/shm ' /proc/mounts",
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("size=1024k"), "{out}");
 }
 
 #[test]
