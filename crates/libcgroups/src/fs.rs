@@ -139,26 +139,36 @@ impl Cgroup {
             .strip_prefix(&dir.mount_point)
             .unwrap_or(Path::new(""))
             .to_path_buf();
-        let mut cur = dir.mount_point.clone();
-        for c in rel.components() {
-            let parent = cur.clone();
-            cur.push(c);
-            match std::fs::create_dir(&cur) {
-                Ok(()) => dir.created.push(cur.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(CgroupError::io("mkdir", &cur, e)),
-            }
-            if !dir.v2 && dir.controllers.iter().any(|c| c == "cpuset") {
-                // A new cpuset is empty; tasks cannot join until it has cpus
-                // and mems. Also for one that exists: another runtime may
-                // have just made it and not filled it yet.
-                for f in ["cpuset.cpus", "cpuset.mems"] {
-                    if read_file(&cur.join(f))?.trim().is_empty() {
-                        let v = read_file(&parent.join(f))?;
-                        write_file(&cur.join(f), v.trim())?;
+        // A runtime deleting its container may remove a parent we found
+        // (it made it): then the whole walk starts again.
+        let mut attempts = 0;
+        'walk: loop {
+            let mut cur = dir.mount_point.clone();
+            for c in rel.components() {
+                let parent = cur.clone();
+                cur.push(c);
+                match std::fs::create_dir(&cur) {
+                    Ok(()) => dir.created.push(cur.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 50 => {
+                        attempts += 1;
+                        continue 'walk;
+                    }
+                    Err(e) => return Err(CgroupError::io("mkdir", &cur, e)),
+                }
+                if !dir.v2 && dir.controllers.iter().any(|c| c == "cpuset") {
+                    // A new cpuset is empty; tasks cannot join until it has
+                    // cpus and mems. Also for one that exists: another
+                    // runtime may have just made it and not filled it yet.
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        if read_file(&cur.join(f))?.trim().is_empty() {
+                            let v = read_file(&parent.join(f))?;
+                            write_file(&cur.join(f), v.trim())?;
+                        }
                     }
                 }
             }
+            break;
         }
         if dir.v2 {
             // Every ancestor delegates its controllers (also ones that
@@ -195,6 +205,15 @@ fn rmdir_retry(path: &Path) -> Result<()> {
     }
 }
 
+fn rmdir_parent(path: &Path) -> Result<()> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
+        Err(e) => Err(CgroupError::io("rmdir", path, e)),
+    }
+}
+
 fn wait_for(what: &Path, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done()? {
@@ -216,8 +235,12 @@ impl Manager for Cgroup {
         for d in self.state.dirs.iter().filter(|d| d.v2) {
             enable_controllers(&d.mount_point);
         }
-        for d in &mut self.state.dirs {
-            Cgroup::mkdirs(d)?;
+        for i in 0..self.state.dirs.len() {
+            if let Err(e) = Cgroup::mkdirs(&mut self.state.dirs[i]) {
+                // Nothing half-made stays: remove what this call created.
+                let _ = self.destroy();
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -331,7 +354,13 @@ impl Manager for Cgroup {
     fn destroy(&self) -> Result<()> {
         for d in &self.state.dirs {
             for p in d.created.iter().rev() {
-                rmdir_retry(p)?;
+                if *p == d.path {
+                    rmdir_retry(p)?;
+                } else {
+                    // A parent we made may hold another container's cgroup
+                    // by now: then it is theirs to remove.
+                    rmdir_parent(p)?;
+                }
             }
         }
         Ok(())

@@ -301,13 +301,20 @@ impl Runtime {
             json["status"] = "creating".into();
             send_seccomp_fd(&cfg, pid, &fd, json)
         };
+        let net_devices = linux
+            .and_then(|l| l.net_devices().clone())
+            .unwrap_or_default();
+        let mut setup = |pid: i32| crate::netdev::move_devices(&net_devices, pid);
         let spawned = spawn::spawn(
             &plan,
             cgroup_fd.as_ref(),
-            &|pid| Ok(cg.add_task(pid)?),
             maps.as_ref(),
-            &mut on_hooks,
-            &mut on_seccomp,
+            &mut spawn::Parent {
+                join_cgroup: &|pid| Ok(cg.add_task(pid)?),
+                setup: &mut setup,
+                on_hooks: &mut on_hooks,
+                on_seccomp: &mut on_seccomp,
+            },
         );
         let spawned = spawned?;
         let kill_init = |e: Error| {

@@ -114,10 +114,13 @@ impl Runtime {
         let spawned = spawn::spawn(
             &plan,
             cgroup_fd.as_ref(),
-            &|pid| Ok(cg.add_task(pid)?),
             None,
-            &mut no_hooks,
-            &mut on_seccomp,
+            &mut spawn::Parent {
+                join_cgroup: &|pid| Ok(cg.add_task(pid)?),
+                setup: &mut |_| Ok(()),
+                on_hooks: &mut no_hooks,
+                on_seccomp: &mut on_seccomp,
+            },
         )?;
         if let Some(p) = &opts.pid_file {
             write_atomic(p, &spawned.pid.to_string())?;

@@ -18,6 +18,8 @@ const CHECKS: &[Check] = &[
     security,
     propagation,
     resources,
+    net_devices,
+    personality,
 ];
 
 pub fn check(config: &Config) -> Result<()> {
@@ -193,6 +195,61 @@ fn propagation(c: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Devices move into a network namespace of the container's own, under a
+/// name the kernel can take.
+fn net_devices(c: &Config) -> Result<()> {
+    let Some(devs) = c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+    else {
+        return Ok(());
+    };
+    if !devs.is_empty() && !c.has_ns(Ns::Network) {
+        return Err(Error::config(
+            "linux.netDevices",
+            "moving network devices needs a network namespace (the host's is not the container's)",
+        ));
+    }
+    for (host, d) in devs {
+        let field = format!("linux.netDevices[{host:?}]");
+        for name in [Some(host), d.name().as_ref()].into_iter().flatten() {
+            let bad = name.is_empty()
+                || name.len() > 15
+                || name == "."
+                || name == ".."
+                || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace());
+            if bad {
+                return Err(Error::config(
+                    &field,
+                    format!("{name:?} is not a network device name"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The spec defines no personality flags (only the domain).
+fn personality(c: &Config) -> Result<()> {
+    let Some(p) = c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    else {
+        return Ok(());
+    };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(Error::config(
+            "linux.personality.flags",
+            "no personality flags are supported (the spec defines none)",
+        ));
+    }
+    Ok(())
+}
+
 fn resources(c: &Config) -> Result<()> {
     if let Some(r) = c.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         libcgroups::validate(r)?;
@@ -303,6 +360,18 @@ mod tests {
             (
                 "process.apparmorProfile",
                 Box::new(|v| v["process"]["apparmorProfile"] = json!("docker-default")),
+            ),
+            (
+                "linux.netDevices",
+                Box::new(|v| v["linux"]["netDevices"] = json!({"eth0": {}})),
+            ),
+            (
+                "linux.netDevices[\"eth0\"]",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] =
+                        json!([{"type": "mount"}, {"type": "uts"}, {"type": "network"}]);
+                    v["linux"]["netDevices"] = json!({"eth0": {"name": "a/b"}});
+                }),
             ),
             (
                 "process.selinuxLabel",

@@ -230,6 +230,18 @@ fn apply_identity(process: &Process, caps: &CapSets) -> StepResult {
 pub fn apply(plan: &InitPlan, process: &Process, chan: &Channel) -> StepResult {
     apply_rlimits(process)?;
     super::sched::apply(process)?;
+    if let Some(p) = &plan.config.mempolicy {
+        let mask = if p.nodemask.is_empty() {
+            std::ptr::null()
+        } else {
+            p.nodemask.as_ptr()
+        };
+        // SAFETY: mask points at p.nodemask, maxnode bits long (or is null).
+        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, p.mode, mask, p.maxnode) };
+        errno_ctx(nix::errno::Errno::result(r), || {
+            "set_mempolicy (linux.memoryPolicy)".into()
+        })?;
+    }
     if let Some(p) = plan
         .config
         .spec
