@@ -555,3 +555,138 @@ fn rootfs_propagation() {
         assert_eq!(host_mounts, 1, "{mode}: container mounts reached the host");
     }
 }
+
+/// A veth pair on the host (this kernel may have no dummy driver), the
+/// first end with a permanent global address; removed on drop if it is
+/// still there.
+struct Dummy(String);
+
+impl Dummy {
+    fn new(name: &str, addr: &str) -> Dummy {
+        let ip = |args: &[&str]| {
+            let o = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", name])
+            .output();
+        let peer = format!("{name}p");
+        ip(&["link", "add", name, "type", "veth", "peer", "name", &peer]);
+        ip(&["addr", "add", addr, "dev", name]);
+        Dummy(name.into())
+    }
+
+    fn on_host(&self) -> bool {
+        std::process::Command::new("ip")
+            .args(["link", "show", &self.0])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+impl Drop for Dummy {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn net_devices_move_with_their_addresses_and_come_up() {
+    if is_runc() {
+        return; // runc 1.1 predates linux.netDevices
+    }
+    let t = Ctx::new("netdev");
+    let dummy = Dummy::new("hulltd0", "10.213.7.1/24");
+    let mut b = t.bundle();
+    b.set("/linux/netDevices", json!({"hulltd0": {"name": "ctr7"}}));
+    let out = run_sh(
+        &t,
+        &mut b,
+        "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname",
+    );
+    assert!(out.contains("10.213.7.1/24"), "address kept: {out}");
+    assert!(out.contains(",UP") || out.contains("<UP"), "set up: {out}");
+    assert!(out.contains("nohostname"), "renamed: {out}");
+    // A virtual device dies with the namespace, its peer with it (the
+    // spec: the runtime does not move it back).
+    assert!(!dummy.on_host(), "the device came back to the host");
+}
+
+#[test]
+fn net_device_errors_name_the_device_and_leave_nothing() {
+    if is_runc() {
+        return; // runc 1.1 predates linux.netDevices
+    }
+    let t = Ctx::new("netdev_err");
+    let mut b = t.bundle();
+    b.set("/linux/netDevices", json!({"hull-missing0": {}}));
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("hull-missing0"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+
+    // A name the container has already (its loopback).
+    let dummy = Dummy::new("hulltd1", "10.213.8.1/24");
+    let mut b = t.bundle();
+    b.set("/linux/netDevices", json!({"hulltd1": {"name": "lo"}}));
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("exists in the container"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+    assert!(
+        dummy.on_host(),
+        "a device that could not move stays on the host"
+    );
+}
+
+#[test]
+fn memory_policy_is_the_process_policy() {
+    if is_runc() {
+        return; // runc 1.1 predates linux.memoryPolicy
+    }
+    for (policy, want) in [
+        (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
+        (json!({"mode": "MPOL_PREFERRED", "nodes": "0"}), "prefer:0"),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "bind=static:0",
+        ),
+    ] {
+        let t = Ctx::new("mempolicy");
+        let mut b = t.bundle();
+        b.set("/linux/memoryPolicy", policy.clone());
+        // numa_maps shows the policy in force for each mapping.
+        let out = run_sh(&t, &mut b, "head -1 /proc/self/numa_maps");
+        let got = out.split_whitespace().nth(1).unwrap_or_default();
+        assert_eq!(got, want, "{policy}: {out}");
+    }
+    // A node this host does not have: the kernel refuses, create fails.
+    let t = Ctx::new("mempolicy_bad");
+    let mut b = t.bundle();
+    b.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_BIND", "nodes": "1000"}),
+    );
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("linux.memoryPolicy"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+}

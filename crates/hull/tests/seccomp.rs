@@ -152,3 +152,73 @@ fn podman_default_profile() {
         "hi\nls-ok\nps-ok\nmkdir-ok\nOperation not permitted\nOperation not permitted\nSeccomp:\t2\n"
     );
 }
+
+#[path = "common/seccomp_agent.rs"]
+mod seccomp_agent;
+
+#[test]
+fn notify_hands_the_fd_to_the_listener_and_the_agent_answers() {
+    let t = Ctx::new("sc_notify");
+    let agent_dir = t.subdir("agent");
+    let sock = agent_dir.join("agent.sock");
+    let seen = seccomp_agent::start(
+        &sock,
+        vec![libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32],
+        libc::EXDEV,
+    );
+    let mut b = t.bundle();
+    b.set(
+        "/linux/seccomp",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "listenerPath": sock,
+            "listenerMetadata": "answer=EXDEV",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"},
+                {"names": ["getcwd"], "action": "SCMP_ACT_NOTIFY"},
+            ],
+        }),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "mkdir /dev/shm/x 2>&1; echo rc=$?; test -d /dev/shm/x || echo absent; cd /dev/shm && pwd",
+    );
+    // The agent's answer reached the container: EXDEV, and nothing made;
+    // getcwd went on as if unfiltered.
+    assert!(out.contains("Invalid cross-device link"), "{out}");
+    assert!(out.contains("rc=1") && out.contains("absent"), "{out}");
+    assert!(out.trim_end().ends_with("/dev/shm"), "{out}");
+    let seen = seen
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("agent report");
+    let s = &seen.state;
+    assert_eq!(s["fds"], json!(["seccompFd"]), "{s}");
+    assert_eq!(s["metadata"], "answer=EXDEV");
+    assert_eq!(s["state"]["id"], b.id.as_str());
+    assert_eq!(s["state"]["status"], "creating");
+    assert!(s["pid"].as_i64().unwrap() > 1);
+    assert_eq!(s["pid"], s["state"]["pid"]);
+    assert!(
+        seen.syscalls.contains(&(libc::SYS_getcwd as i32)),
+        "{:?}",
+        seen.syscalls
+    );
+}
+
+#[test]
+fn notify_without_a_reachable_listener_fails_create() {
+    let t = Ctx::new("sc_notify_none");
+    let mut b = t.bundle();
+    b.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/nonexistent/agent.sock",
+               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("/nonexistent/agent.sock"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+}

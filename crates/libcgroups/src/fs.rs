@@ -139,22 +139,36 @@ impl Cgroup {
             .strip_prefix(&dir.mount_point)
             .unwrap_or(Path::new(""))
             .to_path_buf();
-        let mut cur = dir.mount_point.clone();
-        for c in rel.components() {
-            let parent = cur.clone();
-            cur.push(c);
-            match std::fs::create_dir(&cur) {
-                Ok(()) => dir.created.push(cur.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(CgroupError::io("mkdir", &cur, e)),
-            }
-            if !dir.v2 && dir.controllers.iter().any(|c| c == "cpuset") {
-                // A new cpuset is empty; tasks cannot join until it has cpus and mems.
-                for f in ["cpuset.cpus", "cpuset.mems"] {
-                    let v = read_file(&parent.join(f))?;
-                    write_file(&cur.join(f), v.trim())?;
+        // A runtime deleting its container may remove a parent we found
+        // (it made it): then the whole walk starts again.
+        let mut attempts = 0;
+        'walk: loop {
+            let mut cur = dir.mount_point.clone();
+            for c in rel.components() {
+                let parent = cur.clone();
+                cur.push(c);
+                match std::fs::create_dir(&cur) {
+                    Ok(()) => dir.created.push(cur.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 50 => {
+                        attempts += 1;
+                        continue 'walk;
+                    }
+                    Err(e) => return Err(CgroupError::io("mkdir", &cur, e)),
+                }
+                if !dir.v2 && dir.controllers.iter().any(|c| c == "cpuset") {
+                    // A new cpuset is empty; tasks cannot join until it has
+                    // cpus and mems. Also for one that exists: another
+                    // runtime may have just made it and not filled it yet.
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        if read_file(&cur.join(f))?.trim().is_empty() {
+                            let v = read_file(&parent.join(f))?;
+                            write_file(&cur.join(f), v.trim())?;
+                        }
+                    }
                 }
             }
+            break;
         }
         if dir.v2 {
             // Every ancestor delegates its controllers (also ones that
@@ -191,6 +205,15 @@ fn rmdir_retry(path: &Path) -> Result<()> {
     }
 }
 
+fn rmdir_parent(path: &Path) -> Result<()> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
+        Err(e) => Err(CgroupError::io("rmdir", path, e)),
+    }
+}
+
 fn wait_for(what: &Path, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done()? {
@@ -212,8 +235,12 @@ impl Manager for Cgroup {
         for d in self.state.dirs.iter().filter(|d| d.v2) {
             enable_controllers(&d.mount_point);
         }
-        for d in &mut self.state.dirs {
-            Cgroup::mkdirs(d)?;
+        for i in 0..self.state.dirs.len() {
+            if let Err(e) = Cgroup::mkdirs(&mut self.state.dirs[i]) {
+                // Nothing half-made stays: remove what this call created.
+                let _ = self.destroy();
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -329,7 +356,13 @@ impl Manager for Cgroup {
     fn destroy(&self) -> Result<()> {
         for d in &self.state.dirs {
             for p in d.created.iter().rev() {
-                rmdir_retry(p)?;
+                if *p == d.path {
+                    rmdir_retry(p)?;
+                } else {
+                    // A parent we made may hold another container's cgroup
+                    // by now: then it is theirs to remove.
+                    rmdir_parent(p)?;
+                }
             }
         }
         Ok(())
@@ -383,5 +416,43 @@ impl Manager for Cgroup {
             self.dir_with("cpuacct").map(|d| d.path.as_path()),
             self.dir_with("pids").map(|d| d.path.as_path()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpuset_dirs_get_cpus_and_mems_also_when_they_exist_empty() {
+        let tmp = std::env::temp_dir().join(format!("hull-cpuset-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        // The root has values; "shared" was made by another runtime that
+        // has not filled it yet.
+        std::fs::create_dir_all(tmp.join("shared")).unwrap();
+        for (f, v) in [("cpuset.cpus", "0-1\n"), ("cpuset.mems", "0\n")] {
+            std::fs::write(tmp.join(f), v).unwrap();
+            std::fs::write(tmp.join("shared").join(f), "\n").unwrap();
+        }
+        // A real cpuset dir comes with its (empty) files; mimic that.
+        let leaf = tmp.join("shared/ctr");
+        let mut dir = Dir {
+            path: leaf.clone(),
+            mount_point: tmp.clone(),
+            controllers: vec!["cpuset".into()],
+            v2: false,
+            created: vec![],
+        };
+        std::fs::create_dir(&leaf).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            std::fs::write(leaf.join(f), "").unwrap();
+        }
+        Cgroup::mkdirs(&mut dir).unwrap();
+        for (f, v) in [("cpuset.cpus", "0-1"), ("cpuset.mems", "0")] {
+            assert_eq!(read_file(&tmp.join("shared").join(f)).unwrap().trim(), v);
+            assert_eq!(read_file(&leaf.join(f)).unwrap().trim(), v);
+        }
+        assert!(dir.created.is_empty(), "existing dirs are not ours");
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -15,6 +15,8 @@
 //!                           ◀──────────────────────────────── RunHooks (only with hooks)
 //!  (4) prestart/createRuntime hooks, HookState(json) ───────▶ createContainer hooks
 //!                                                             pivot_root, console ...
+//!                           ◀──────────────────────────────── SeccompFd(fd) (NOTIFY rules only)
+//!      send it to the listenerPath agent
 //!                           ◀──────────────────────────────── Console(fd) (terminal only)
 //!                           ◀──────────────────────────────── Ready
 //!  (5) state.json, pid file, exit                             blocks on exec.fifo
@@ -41,6 +43,8 @@ pub enum Msg {
     Console(OwnedFd),
     Ready,
     Error(String),
+    /// The seccomp notify fd, for the agent at `listenerPath`.
+    SeccompFd(OwnedFd),
 }
 
 const MAX_MSG: usize = 64 * 1024;
@@ -56,6 +60,7 @@ impl Msg {
             Msg::Console(_) => 6,
             Msg::Ready => 7,
             Msg::Error(_) => 8,
+            Msg::SeccompFd(_) => 9,
         }
     }
 
@@ -69,6 +74,7 @@ impl Msg {
             6 => "Console",
             7 => "Ready",
             8 => "Error",
+            9 => "SeccompFd",
             _ => "unknown",
         }
     }
@@ -124,7 +130,7 @@ impl Channel {
             Msg::Error(text) => {
                 buf.extend_from_slice(&text.as_bytes()[..text.len().min(MAX_MSG - 1)])
             }
-            Msg::Console(fd) => fds.push(fd.as_raw_fd()),
+            Msg::Console(fd) | Msg::SeccompFd(fd) => fds.push(fd.as_raw_fd()),
             Msg::Proceed | Msg::UserNsReady | Msg::RunHooks | Msg::Ready => {}
         }
         let iov = [IoSlice::new(&buf)];
@@ -192,6 +198,7 @@ impl Channel {
             6 => Msg::Console(fd.ok_or(RecvError::Malformed("Console without fd"))?),
             7 => Msg::Ready,
             8 => Msg::Error(String::from_utf8_lossy(body).into_owned()),
+            9 => Msg::SeccompFd(fd.ok_or(RecvError::Malformed("SeccompFd without fd"))?),
             _ => return Err(RecvError::Malformed("unknown tag")),
         };
         Ok(msg)
@@ -229,6 +236,7 @@ mod tests {
             Msg::Console(file.into()),
             Msg::Ready,
             Msg::Error("mount /proc: EPERM".into()),
+            Msg::SeccompFd(std::fs::File::open("/dev/null").unwrap().into()),
         ];
         for m in &msgs {
             a.send(m).unwrap();

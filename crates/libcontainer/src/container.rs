@@ -148,6 +148,20 @@ pub fn write_atomic(path: &Path, contents: &str) -> Result<()> {
 }
 
 /// Wait until `pid` (started at `start`) is gone.
+/// Gives the agent of `linux.seccomp.listenerPath` the notify fd of `pid`.
+pub(crate) fn send_seccomp_fd(
+    cfg: &Config,
+    pid: i32,
+    fd: &OwnedFd,
+    state: serde_json::Value,
+) -> Result<()> {
+    let Some(listener) = cfg.seccomp.as_ref().and_then(|f| f.listener.as_ref()) else {
+        return Err(Error::Init("a seccomp fd without a listener".into()));
+    };
+    let msg = crate::seccomp::listener::process_state(listener, pid, state);
+    crate::seccomp::listener::send(listener, fd, &msg)
+}
+
 fn wait_gone(pid: i32, start: u64, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(200);
@@ -279,12 +293,27 @@ impl Runtime {
             hooks::run(hooks_cfg, "createRuntime", &bytes)?;
             Ok(bytes)
         };
+        let mut on_seccomp = |pid: i32, fd: OwnedFd| -> Result<()> {
+            let mut s = state.clone();
+            s.pid = pid;
+            let mut json = s.oci_json(Status::Running);
+            json["status"] = "creating".into();
+            send_seccomp_fd(&cfg, pid, &fd, json)
+        };
+        let net_devices = linux
+            .and_then(|l| l.net_devices().clone())
+            .unwrap_or_default();
+        let mut setup = |pid: i32| crate::netdev::move_devices(&net_devices, pid);
         let spawned = spawn::spawn(
             &plan,
             cgroup_fd.as_ref(),
-            &|pid| Ok(cg.add_task(pid)?),
             maps.as_ref(),
-            &mut on_hooks,
+            &mut spawn::Parent {
+                join_cgroup: &|pid| Ok(cg.add_task(pid)?),
+                setup: &mut setup,
+                on_hooks: &mut on_hooks,
+                on_seccomp: &mut on_seccomp,
+            },
         );
         let spawned = spawned?;
         let kill_init = |e: Error| {

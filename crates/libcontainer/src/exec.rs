@@ -107,12 +107,20 @@ impl Runtime {
             None => None,
         };
         let mut no_hooks = |_pid: i32| -> Result<Vec<u8>> { Ok(Vec::new()) };
+        let mut on_seccomp = |pid: i32, fd: std::os::fd::OwnedFd| -> Result<()> {
+            let state = st.oci_json(Status::Running);
+            crate::container::send_seccomp_fd(&cfg, pid, &fd, state)
+        };
         let spawned = spawn::spawn(
             &plan,
             cgroup_fd.as_ref(),
-            &|pid| Ok(cg.add_task(pid)?),
             None,
-            &mut no_hooks,
+            &mut spawn::Parent {
+                join_cgroup: &|pid| Ok(cg.add_task(pid)?),
+                setup: &mut |_| Ok(()),
+                on_hooks: &mut no_hooks,
+                on_seccomp: &mut on_seccomp,
+            },
         )?;
         if let Some(p) = &opts.pid_file {
             write_atomic(p, &spawned.pid.to_string())?;

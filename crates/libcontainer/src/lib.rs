@@ -11,6 +11,7 @@ pub mod error;
 pub mod exec;
 pub mod hooks;
 pub mod init;
+pub mod netdev;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;

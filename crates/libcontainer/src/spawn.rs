@@ -18,6 +18,19 @@ pub struct Spawned {
     pub console: Option<OwnedFd>,
 }
 
+/// What the parent does for the init at the protocol's sync points.
+pub struct Parent<'a> {
+    /// Put the init (by pid) into the container's cgroup, when neither
+    /// CLONE_INTO_CGROUP nor stage 1 did.
+    pub join_cgroup: &'a dyn Fn(i32) -> Result<()>,
+    /// With the init's namespaces made, before it goes on: network devices.
+    pub setup: &'a mut dyn FnMut(i32) -> Result<()>,
+    /// Runs the runtime-namespace hooks and returns the state JSON.
+    pub on_hooks: &'a mut dyn FnMut(i32) -> Result<Vec<u8>>,
+    /// Hands a seccomp notify fd to the agent.
+    pub on_seccomp: &'a mut dyn FnMut(i32, OwnedFd) -> Result<()>,
+}
+
 /// uid_map/gid_map contents for a new user namespace.
 pub struct IdMaps {
     pub uid: String,
@@ -58,14 +71,13 @@ fn init_err(e: impl std::fmt::Display) -> Error {
 /// Fork the container's processes and run the protocol until Ready.
 /// `cgroup_fd` is the container's cgroup2 dir for CLONE_INTO_CGROUP; stage 1
 /// joins the v1 hierarchies itself (`plan.cgroup_tasks`); with neither,
-/// `join_cgroup` is called with the init's pid while it builds the rootfs.
-/// `on_hooks` runs the runtime-namespace hooks and returns the state JSON.
+/// `parent.join_cgroup` is called with the init's pid while it builds the
+/// rootfs.
 pub fn spawn(
     plan: &InitPlan,
     cgroup_fd: Option<&OwnedFd>,
-    join_cgroup: &dyn Fn(i32) -> Result<()>,
     maps: Option<&IdMaps>,
-    on_hooks: &mut dyn FnMut(i32) -> Result<Vec<u8>>,
+    parent: &mut Parent,
 ) -> Result<Spawned> {
     match sys::thread_count() {
         Some(1) => {}
@@ -110,17 +122,19 @@ pub fn spawn(
     // RCU grace period (milliseconds): the init builds its rootfs meanwhile
     // and waits for this Proceed only before hooks, cgroupns and exec.
     if cgroup_fd.is_none() && plan.cgroup_tasks.is_empty() {
-        join_cgroup(pid)?;
+        (parent.join_cgroup)(pid)?;
     }
+    (parent.setup)(pid)?;
     send(&ours, &Msg::Proceed)?;
     let mut console = None;
     loop {
         match ours.recv() {
             Ok(Msg::RunHooks) => {
-                let state = on_hooks(pid)?;
+                let state = (parent.on_hooks)(pid)?;
                 send(&ours, &Msg::HookState(state))?;
             }
             Ok(Msg::Console(fd)) => console = Some(fd),
+            Ok(Msg::SeccompFd(fd)) => (parent.on_seccomp)(pid, fd)?,
             Ok(Msg::Ready) => break,
             Ok(Msg::Error(text)) => return Err(Error::Init(text)),
             Ok(other) => return Err(Error::Init(format!("protocol: unexpected {other:?}"))),

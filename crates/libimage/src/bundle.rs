@@ -3,12 +3,15 @@
 //!
 //! Entrypoint and Cmd combine as Docker does (`--entrypoint` drops the
 //! image's Cmd), Env is merged by key, User is resolved through the
-//! image's own /etc/passwd and /etc/group, and Labels and StopSignal
-//! become annotations.
+//! image's own /etc/passwd and /etc/group, Labels and StopSignal become
+//! annotations, and each of the image's Volumes is a bind mount of a
+//! directory of the bundle, filled from the image (as Docker and Podman's
+//! default do).
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -20,6 +23,8 @@ use crate::store::{ContainerRecord, Driver, Store};
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 pub const STOP_SIGNAL_ANNOTATION: &str = "org.opencontainers.image.stopSignal";
+/// Directory of the bundle holding the image's anonymous volumes.
+pub const VOLUMES_DIR: &str = "volumes";
 
 /// What the caller changes from the image's defaults.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +41,9 @@ pub struct Overrides {
     pub hostname: Option<String>,
     pub terminal: bool,
     pub annotations: BTreeMap<String, String>,
+    /// Leave out the image's Volumes (by default each is a bind mount of
+    /// a directory of the bundle, filled from the image as Docker does).
+    pub no_image_volumes: bool,
 }
 
 /// The user a process runs as.
@@ -115,7 +123,81 @@ pub fn runtime_config(fs: &ImageFs, config: &ImageConfig, o: &Overrides) -> Resu
     if !user.additional_gids.is_empty() {
         p["user"]["additionalGids"] = json!(user.additional_gids);
     }
+    if !o.no_image_volumes {
+        let volumes = c.volumes.as_ref().map(|v| v.keys().collect::<Vec<_>>());
+        let mounts = spec["mounts"]
+            .as_array_mut()
+            .expect("default spec has mounts");
+        for (i, dest) in volumes.unwrap_or_default().into_iter().enumerate() {
+            let parts = crate::unpack::clean_path(dest.as_bytes())
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| Error::format("image", "config", format!("Volumes: {dest:?}")))?;
+            let parts: Vec<String> = parts
+                .iter()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let dest = format!("/{}", parts.join("/"));
+            let name = parts.join("_");
+            mounts.push(json!({
+                "destination": dest,
+                "type": "bind",
+                "source": format!("{VOLUMES_DIR}/{i}-{name}"),
+                "options": ["rbind", "rprivate"],
+            }));
+        }
+    }
     Ok(spec)
+}
+
+/// Creates the bundle's volume directories that `spec` binds (sources in
+/// VOLUMES_DIR), each filled with what the image has at its destination.
+/// A destination that is not a plain directory in the image (missing, a
+/// file, or reached through a symlink) gets an empty volume: nothing is
+/// read from outside the rootfs.
+fn make_volumes(bundle: &Path, rootfs: &Path, spec: &Value) -> Result<()> {
+    let mounts = spec["mounts"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for m in mounts {
+        let (Some(src), Some(dest)) = (m["source"].as_str(), m["destination"].as_str()) else {
+            continue;
+        };
+        if m["type"] != "bind" || !src.starts_with(&format!("{VOLUMES_DIR}/")) {
+            continue;
+        }
+        let vol = bundle.join(src);
+        if vol.exists() {
+            continue;
+        }
+        let parent = bundle.join(VOLUMES_DIR);
+        fs::create_dir_all(&parent).map_err(Error::io("create", &parent))?;
+        let tmp = parent.join(format!(".tmp-{}", crate::store::random_hex(8)));
+        fs::create_dir(&tmp).map_err(Error::io("create", &tmp))?;
+        if let Some(seed) = plain_dir(rootfs, dest) {
+            crate::copy_driver::apply_layer(&seed, &tmp)?;
+            let m = fs::metadata(&seed).map_err(Error::io("stat", &seed))?;
+            std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()))
+                .map_err(Error::io("chown", &tmp))?;
+            fs::set_permissions(&tmp, fs::Permissions::from_mode(m.mode() & 0o7777))
+                .map_err(Error::io("chmod", &tmp))?;
+        }
+        fs::rename(&tmp, &vol).map_err(Error::io("rename", &vol))?;
+    }
+    Ok(())
+}
+
+/// `rootfs` + `path` when every component is a real directory (no symlink).
+fn plain_dir(rootfs: &Path, path: &str) -> Option<PathBuf> {
+    let mut cur = rootfs.to_path_buf();
+    for c in path.split('/').filter(|c| !c.is_empty()) {
+        cur.push(c);
+        let m = fs::symlink_metadata(&cur).ok()?;
+        if !m.is_dir() {
+            return None;
+        }
+    }
+    Some(cur)
 }
 
 /// The image's Env, then the overrides by key, with a PATH if none is set.
@@ -270,7 +352,8 @@ impl Store {
         let config = bundle.join("config.json");
         serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
             .map_err(|e| Error::format("runtime config", config.display(), e))?;
-        self.mount_rootfs(c)?;
+        let rootfs = self.mount_rootfs(c)?;
+        make_volumes(&bundle, &rootfs, spec)?;
         let data = serde_json::to_vec_pretty(spec).expect("spec serialises");
         crate::store::write_atomic(&config, &data)?;
         Ok(bundle)

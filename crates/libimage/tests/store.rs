@@ -467,11 +467,15 @@ fn docker_archive_and_bundle_config() {
             b"root:x:0:0:root:/root:/bin/sh\nbob:x:1000:100::/home/bob:/bin/sh\n",
         ),
         E::File("etc/group", b"root:x:0:\nusers:x:100:\nwheel:x:10:bob\n"),
+        E::Dir("data/"),
+        E::Mode("data/seed", b"seed", 0o600, 1000, 100),
+        E::Symlink("evil", "/etc"),
     ]);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Entrypoint": ["/bin/echo"], "Cmd": ["hi"], "User": "bob", "WorkingDir": "/srv",
-                   "Env": ["PATH=/bin", "A=1"], "Labels": {"l": "v"}, "StopSignal": "SIGINT"},
+                   "Env": ["PATH=/bin", "A=1"], "Labels": {"l": "v"}, "StopSignal": "SIGINT",
+                   "Volumes": {"/data": {}, "/evil/": {}}},
         "rootfs": {"type": "layers", "diff_ids": [Digest::sha256(&l).to_string()]},
     }))
     .unwrap();
@@ -540,6 +544,28 @@ fn docker_archive_and_bundle_config() {
     let bundle = s.write_bundle(&c, &spec).unwrap();
     assert!(bundle.join("config.json").exists());
     assert!(bundle.join("rootfs/etc/passwd").exists(), "rootfs mounted");
+    // The image's Volumes: bind mounts of bundle dirs, filled from the
+    // image; one reached through a symlink is left empty.
+    let mounts = spec["mounts"].as_array().unwrap();
+    let vol = |dest: &str| {
+        mounts
+            .iter()
+            .find(|m| m["destination"] == dest)
+            .unwrap_or_else(|| panic!("no mount on {dest}: {mounts:?}"))
+            .clone()
+    };
+    assert_eq!(vol("/data")["source"], "volumes/0-data");
+    assert_eq!(vol("/data")["type"], "bind");
+    assert_eq!(vol("/evil")["source"], "volumes/1-evil");
+    let seed = fs::metadata(bundle.join("volumes/0-data/seed")).unwrap();
+    assert_eq!(
+        (seed.uid(), seed.gid(), seed.mode() & 0o777),
+        (1000, 100, 0o600)
+    );
+    assert_eq!(
+        fs::read_dir(bundle.join("volumes/1-evil")).unwrap().count(),
+        0
+    );
     s.remove_container(&c.id).unwrap();
     assert!(!bundle.exists());
 }

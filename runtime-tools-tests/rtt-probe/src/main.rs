@@ -83,6 +83,7 @@ const GROUPS: &[(&str, Group)] = &[
     ("memory_policy", process::memory_policy),
     ("cpu_affinity", process::cpu_affinity),
     ("time_offsets", process::time_offsets),
+    ("net_devices", process::net_devices),
 ];
 
 fn main() {

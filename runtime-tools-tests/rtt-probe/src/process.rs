@@ -575,3 +575,59 @@ pub fn time_offsets(c: &Value, t: &mut Tap) {
         t.eq(&format!("timeOffsets.{clock}"), Some(want), got);
     }
 }
+
+/// linux.netDevices: each device is in the container under its new name,
+/// up, with the address the runner gave it on the host (annotation
+/// `rtt/netdev-addr/<host name>`).
+pub fn net_devices(c: &Value, t: &mut Tap) {
+    for (host, d) in at(c, &["linux", "netDevices"])
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let name = d["name"].as_str().unwrap_or(host);
+        let flags = std::fs::read_to_string(format!("/sys/class/net/{name}/flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok());
+        t.ok(
+            flags.is_some(),
+            format!("netDevices {host:?} is {name:?} in the container"),
+        );
+        t.ok(
+            flags.is_some_and(|f| f & libc::IFF_UP as u32 != 0),
+            format!("{name} is up (flags {flags:?})"),
+        );
+        if let Some(want) = annotation(c, &format!("rtt/netdev-addr/{host}")) {
+            t.eq(
+                &format!("{name} keeps its address"),
+                Some(want.to_string()),
+                ipv4_of(name),
+            );
+        }
+    }
+}
+
+fn ipv4_of(name: &str) -> Option<String> {
+    // SAFETY: a socket for the ioctl, closed below; the ifreq is ours and
+    // its name fits (checked).
+    unsafe {
+        if name.len() >= libc::IFNAMSIZ {
+            return None;
+        }
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        if s < 0 {
+            return None;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in name.bytes().enumerate() {
+            req.ifr_name[i] = b as libc::c_char;
+        }
+        let rc = libc::ioctl(s, libc::SIOCGIFADDR, &mut req);
+        libc::close(s);
+        if rc != 0 {
+            return None;
+        }
+        let sin = &*(&req.ifr_ifru.ifru_addr as *const libc::sockaddr as *const libc::sockaddr_in);
+        Some(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string())
+    }
+}

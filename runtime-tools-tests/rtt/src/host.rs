@@ -158,3 +158,30 @@ pub fn block_device() -> Option<(u64, u64)> {
     let (ma, mi) = dev.trim().split_once(':')?;
     Some((ma.parse().ok()?, mi.parse().ok()?))
 }
+
+/// A veth pair on the host (the kernel may lack the dummy driver), the
+/// first end with `addr`; deleted when the case ends.
+pub fn veth(ctx: &mut Ctx, name: &str, addr: &str) -> Result<(), String> {
+    let ip = |args: &[&str]| -> Result<(), String> {
+        let o = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("ip: {e}"))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
+        }
+    };
+    let _ = ip(&["link", "del", name]);
+    let peer = format!("{name}p");
+    ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])?;
+    let owned = name.to_string();
+    ctx.cleanups.push(Box::new(move || {
+        let _ = Command::new("ip").args(["link", "del", &owned]).output();
+    }));
+    ip(&["addr", "add", addr, "dev", name])
+}

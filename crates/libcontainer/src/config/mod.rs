@@ -2,6 +2,7 @@
 //! everything after works on `Config`.
 
 mod caps;
+pub mod mempolicy;
 pub mod mounts;
 mod validate;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub join_ns: Vec<NsJoin>,
     /// The compiled `linux.seccomp` filter.
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// `linux.memoryPolicy`, as set_mempolicy(2) takes it.
+    pub mempolicy: Option<mempolicy::MemPolicy>,
     /// Things accepted with a warning (unknown capabilities, ...).
     pub warnings: Vec<String>,
 }
@@ -117,6 +120,14 @@ impl Config {
             Some(s) => Some(crate::seccomp::compile(s)?),
             None => None,
         };
+        let mempolicy = match spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref())
+        {
+            Some(p) => Some(mempolicy::from_spec(p)?),
+            None => None,
+        };
         let config = Config {
             spec,
             bundle,
@@ -126,6 +137,7 @@ impl Config {
             new_ns,
             join_ns,
             seccomp,
+            mempolicy,
             warnings,
         };
         validate::check(&config)?;

@@ -20,7 +20,8 @@ const CHECKS: &[Check] = &[
     security,
     propagation,
     resources,
-    not_yet_supported,
+    net_devices,
+    personality,
 ];
 
 pub fn check(config: &Config) -> Result<()> {
@@ -278,16 +279,57 @@ fn propagation(c: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Fields hull does not apply yet are refused rather than ignored.
-fn not_yet_supported(c: &Config) -> Result<()> {
-    let Some(linux) = c.spec.linux().as_ref() else {
+/// Devices move into a network namespace of the container's own, under a
+/// name the kernel can take.
+fn net_devices(c: &Config) -> Result<()> {
+    let Some(devs) = c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.net_devices().as_ref())
+    else {
         return Ok(());
     };
-    if linux.memory_policy().is_some() {
-        return Err(Error::config("linux.memoryPolicy", "is not supported yet"));
+    if !devs.is_empty() && !c.has_ns(Ns::Network) {
+        return Err(Error::config(
+            "linux.netDevices",
+            "moving network devices needs a network namespace (the host's is not the container's)",
+        ));
     }
-    if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::config("linux.netDevices", "is not supported yet"));
+    for (host, d) in devs {
+        let field = format!("linux.netDevices[{host:?}]");
+        for name in [Some(host), d.name().as_ref()].into_iter().flatten() {
+            let bad = name.is_empty()
+                || name.len() > 15
+                || name == "."
+                || name == ".."
+                || name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace());
+            if bad {
+                return Err(Error::config(
+                    &field,
+                    format!("{name:?} is not a network device name"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The spec defines no personality flags (only the domain).
+fn personality(c: &Config) -> Result<()> {
+    let Some(p) = c
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    else {
+        return Ok(());
+    };
+    if p.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(Error::config(
+            "linux.personality.flags",
+            "no personality flags are supported (the spec defines none)",
+        ));
     }
     Ok(())
 }
@@ -404,6 +446,18 @@ mod tests {
                 Box::new(|v| v["process"]["apparmorProfile"] = json!("docker-default")),
             ),
             (
+                "linux.netDevices",
+                Box::new(|v| v["linux"]["netDevices"] = json!({"eth0": {}})),
+            ),
+            (
+                "linux.netDevices[\"eth0\"]",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] =
+                        json!([{"type": "mount"}, {"type": "uts"}, {"type": "network"}]);
+                    v["linux"]["netDevices"] = json!({"eth0": {"name": "a/b"}});
+                }),
+            ),
+            (
                 "process.selinuxLabel",
                 Box::new(|v| {
                     v["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0")
@@ -437,16 +491,6 @@ mod tests {
             (
                 "annotations",
                 Box::new(|v| v["annotations"] = json!({"": "x"})),
-            ),
-            (
-                "linux.memoryPolicy",
-                Box::new(|v| {
-                    v["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"})
-                }),
-            ),
-            (
-                "linux.netDevices",
-                Box::new(|v| v["linux"]["netDevices"] = json!({"eth1": {}})),
             ),
             (
                 "linux.seccomp.syscalls[0].names",

@@ -206,7 +206,7 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         chan.send(&Msg::Console(master))
             .map_err(|e| format!("send console: {e}"))?;
     }
-    process::apply(plan, process)?;
+    process::apply(plan, process, chan)?;
     let exec = process::resolve(&plan.exec)?;
     errno_ctx(sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0), || {
         "prctl(PDEATHSIG)".into()

@@ -13,6 +13,7 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 
 use super::rootfs::{fd_path, open_fd};
 use super::{errno_ctx, InitPlan, StepResult};
+use crate::channel::{Channel, Msg};
 use crate::config::{last_cap, CapSets};
 use crate::sys;
 
@@ -226,9 +227,21 @@ fn apply_identity(process: &Process, caps: &CapSets) -> StepResult {
 }
 
 /// After the rootfs: rlimits, identity, umask, cwd, no_new_privs.
-pub fn apply(plan: &InitPlan, process: &Process) -> StepResult {
+pub fn apply(plan: &InitPlan, process: &Process, chan: &Channel) -> StepResult {
     apply_rlimits(process)?;
     super::sched::apply(process)?;
+    if let Some(p) = &plan.config.mempolicy {
+        let mask = if p.nodemask.is_empty() {
+            std::ptr::null()
+        } else {
+            p.nodemask.as_ptr()
+        };
+        // SAFETY: mask points at p.nodemask, maxnode bits long (or is null).
+        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, p.mode, mask, p.maxnode) };
+        errno_ctx(nix::errno::Errno::result(r), || {
+            "set_mempolicy (linux.memoryPolicy)".into()
+        })?;
+    }
     if let Some(p) = plan
         .config
         .spec
@@ -246,8 +259,8 @@ pub fn apply(plan: &InitPlan, process: &Process) -> StepResult {
     }
     // Without no_new_privs loading a filter needs CAP_SYS_ADMIN: before the
     // capabilities go. With it, as late as possible (just before execve).
-    if !process.no_new_privileges().unwrap_or(false) {
-        load_seccomp(plan)?;
+    if seccomp_early(plan, process) {
+        load_seccomp(plan, Some(chan))?;
     }
     apply_identity(process, &plan.config.caps)?;
     let umask = process.user().umask().unwrap_or(0o022);
@@ -334,11 +347,28 @@ fn reset_signals() {
     }
 }
 
-fn load_seccomp(plan: &InitPlan) -> StepResult {
-    match &plan.config.seccomp {
-        Some(f) => errno_ctx(crate::seccomp::load(f), || "load seccomp filter".into()),
-        None => Ok(()),
+/// Loads the filter; a notify fd goes to the parent, for the agent.
+fn load_seccomp(plan: &InitPlan, chan: Option<&Channel>) -> StepResult {
+    let Some(f) = &plan.config.seccomp else {
+        return Ok(());
+    };
+    let listener = errno_ctx(crate::seccomp::load(f), || "load seccomp filter".into())?;
+    if let (Some(fd), Some(chan)) = (listener, chan) {
+        chan.send(&Msg::SeccompFd(fd))
+            .map_err(|e| format!("send seccomp fd: {e}"))?;
     }
+    Ok(())
+}
+
+/// A notifying filter is loaded while the parent still listens (before
+/// Ready), whatever noNewPrivileges says.
+fn seccomp_early(plan: &InitPlan, process: &Process) -> bool {
+    !process.no_new_privileges().unwrap_or(false)
+        || plan
+            .config
+            .seccomp
+            .as_ref()
+            .is_some_and(|f| f.listener.is_some())
 }
 
 /// The last step: mark leftover fds close-on-exec and execve.
@@ -347,14 +377,13 @@ pub fn exec(plan: &InitPlan, path: &CString) -> StepResult<super::Never> {
     errno_ctx(sys::cloexec_from(3 + plan.preserve_fds), || {
         "close_range".into()
     })?;
-    let nnp = plan
+    let late = plan
         .config
         .process()
         .ok()
-        .and_then(|p| p.no_new_privileges())
-        .unwrap_or(false);
-    if nnp {
-        load_seccomp(plan)?;
+        .is_some_and(|p| !seccomp_early(plan, p));
+    if late {
+        load_seccomp(plan, None)?;
     }
     let argv: Vec<*const libc::c_char> = plan
         .exec

@@ -62,6 +62,12 @@ pub(crate) fn pick<'a, T>(
     }
 }
 
+/// Whether the image name `name` (`repo:tag` or `repo@digest`) is in `repo`.
+fn same_repository(name: &str, repo: &str) -> bool {
+    name.strip_prefix(repo)
+        .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('@'))
+}
+
 impl Store {
     fn image_dir(&self, id: &str) -> PathBuf {
         self.root.join("images").join(id)
@@ -84,10 +90,7 @@ impl Store {
             Some(r) => match &r.digest {
                 Some(d) => {
                     img.digests.contains(d)
-                        && img
-                            .names
-                            .iter()
-                            .any(|n| n.starts_with(&format!("{}:", r.name())))
+                        && img.names.iter().any(|n| same_repository(n, &r.name()))
                 }
                 None => img.names.iter().any(|n| *n == r.to_string()),
             },

@@ -91,7 +91,16 @@ impl Store {
     where
         F: FnOnce(&Path) -> Result<Ingested>,
     {
-        let _lock = FileLock::exclusive(&self.root.join("locks").join(diff_id.hex()))?;
+        let lock = FileLock::exclusive(&self.root.join("locks").join(diff_id.hex()))?;
+        let result = self.ingest_locked(diff_id, fill);
+        lock.release()?;
+        result
+    }
+
+    fn ingest_locked<F>(&self, diff_id: &Digest, fill: F) -> Result<(LayerRecord, bool)>
+    where
+        F: FnOnce(&Path) -> Result<Ingested>,
+    {
         if let Some(rec) = self.layer(diff_id)? {
             return Ok((rec, false));
         }
@@ -111,6 +120,9 @@ impl Store {
             opaque_dirs: got.stats.opaque_dirs,
             created: now_rfc3339(),
         };
+        // The layer's files reach the disk before its record does: a crash
+        // leaves a whole layer or none (one syncfs, not an fsync per file).
+        sync_filesystem(&diff)?;
         write_json(&tmp.path().join(RECORD), &rec)?;
         tmp.persist(&self.layer_dir(diff_id))?;
         Ok((rec, true))
@@ -123,14 +135,20 @@ impl Store {
             if used.contains(&id) {
                 continue;
             }
-            let _lock = FileLock::exclusive(&self.root.join("locks").join(&id))?;
+            let lock = FileLock::exclusive(&self.root.join("locks").join(&id))?;
             let dir = self.root.join("layers").join(&id);
             // Unlink the record first: a half-removed layer is then not a layer.
             let rec = dir.join(RECORD);
             fs::remove_file(&rec).map_err(Error::io("remove", &rec))?;
             fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+            lock.release()?;
             removed.push(id);
         }
         Ok(removed)
     }
+}
+
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let d = fs::File::open(dir).map_err(Error::io("open", dir))?;
+    nix::unistd::syncfs(&d).map_err(|e| Error::io("syncfs", dir)(e.into()))
 }

@@ -35,7 +35,9 @@ pub fn start(upstream: &str, digest: &str, fault: Fault, times: u32) -> Proxy {
     let blob = format!("/blobs/{digest}");
     thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            let Ok(server) = TcpStream::connect(&upstream) else { continue };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
             let armed = Arc::new(AtomicBool::new(false));
             let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (a, h2, r2, blob) = (armed.clone(), h.clone(), r.clone(), blob.clone());
@@ -79,7 +81,9 @@ pub fn start(upstream: &str, digest: &str, fault: Fault, times: u32) -> Proxy {
                                 let _ = s.shutdown(Shutdown::Both);
                                 return;
                             }
-                            Fault::FlipAt(at) if sent <= at && at < sent + n => buf[at - sent] ^= 0x55,
+                            Fault::FlipAt(at) if sent <= at && at < sent + n => {
+                                buf[at - sent] ^= 0x55
+                            }
                             _ => {}
                         }
                         sent += n;

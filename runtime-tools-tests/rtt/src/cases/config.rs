@@ -398,6 +398,12 @@ fn linux_cases() -> Vec<Case> {
                 format!("seccomp state {state}, fd {fd:?}")
             })
         }),
+        probe("config-linux.md netDevices: moved into the container, renamed, up, addresses kept", &["net_devices"], |ctx, b| {
+            host::veth(ctx, "rttnd0", "10.213.7.1/24").or_else(skip)?;
+            b.config["linux"]["netDevices"] = json!({"rttnd0": {"name": "rtteth1"}});
+            b.config["annotations"]["rtt/netdev-addr/rttnd0"] = json!("10.213.7.1");
+            Ok(())
+        }),
         probe_cfg("config-linux.md personality: domain LINUX32", &["personality"], |c| {
             c["linux"]["personality"] = json!({"domain": "LINUX32"})
         }),

@@ -386,13 +386,20 @@ fn cli_cases() -> Vec<Case> {
             let (r1, r2) = (f1.as_raw_fd(), f2.as_raw_fd());
             let out = ctx.exec_with(&["run", "--preserve-fds", "2", "--bundle", b.path(), &b.id], |cmd| {
                 use std::os::unix::process::CommandExt;
-                // SAFETY: dup2 is async-signal-safe; r1 and r2 stay open in
-                // the parent until the child has exec'd.
+                // SAFETY: fcntl and dup2 are async-signal-safe; r1 and r2
+                // stay open in the parent until the child has exec'd.
                 unsafe {
                     cmd.pre_exec(move || {
-                        if libc::dup2(r1, 3) < 0 || libc::dup2(r2, 4) < 0 {
+                        // Copies above the targets first: r1 or r2 may
+                        // already be 3 or 4, and dup2 onto itself would
+                        // keep close-on-exec.
+                        let a = libc::fcntl(r1, libc::F_DUPFD, 100);
+                        let b = libc::fcntl(r2, libc::F_DUPFD, 100);
+                        if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
                             return Err(std::io::Error::last_os_error());
                         }
+                        libc::close(a);
+                        libc::close(b);
                         Ok(())
                     });
                 }
