@@ -12,6 +12,7 @@
 
 mod cgroups;
 mod fs;
+mod linux;
 mod process;
 mod procfs;
 
@@ -54,20 +55,20 @@ impl Tap {
 type Group = fn(&Value, &mut Tap);
 
 const GROUPS: &[(&str, Group)] = &[
-    ("namespaces", process::namespaces),
+    ("namespaces", linux::namespaces),
     ("hostname", process::hostname),
     ("rlimits", process::rlimits),
     ("capabilities", process::capabilities),
     ("user", process::user),
     ("cwd", process::cwd),
     ("env", process::env),
-    ("seccomp", process::seccomp),
+    ("seccomp", linux::seccomp),
     ("no_new_privs", process::no_new_privs),
     ("oom_score_adj", process::oom_score_adj),
-    ("personality", process::personality),
+    ("personality", linux::personality),
     ("scheduler", process::scheduler),
     ("io_priority", process::io_priority),
-    ("sysctl", process::sysctl),
+    ("sysctl", linux::sysctl),
     ("mounts", fs::mounts),
     ("root", fs::root),
     ("masked_paths", fs::masked_paths),
@@ -79,11 +80,11 @@ const GROUPS: &[(&str, Group)] = &[
     ("device_access", cgroups::device_access),
     ("preserved_fds", process::preserved_fds),
     ("terminal", process::terminal),
-    ("id_mappings", process::id_mappings),
-    ("memory_policy", process::memory_policy),
+    ("id_mappings", linux::id_mappings),
+    ("memory_policy", linux::memory_policy),
     ("cpu_affinity", process::cpu_affinity),
-    ("time_offsets", process::time_offsets),
-    ("net_devices", process::net_devices),
+    ("time_offsets", linux::time_offsets),
+    ("net_devices", linux::net_devices),
 ];
 
 fn main() {

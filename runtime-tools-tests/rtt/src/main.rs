@@ -14,6 +14,7 @@
 //! not listed for that runtime in the known-gaps table; `--reference`
 //! runtimes only add a column.
 
+mod bundle;
 mod cases;
 mod gaps;
 mod host;

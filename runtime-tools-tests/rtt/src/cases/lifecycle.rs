@@ -323,6 +323,14 @@ fn delete_cases() -> Vec<Case> {
             let mut b = sleeper(ctx);
             let path = format!("/rtt/{}", b.id);
             b.config["linux"]["cgroupsPath"] = json!(path);
+            // The runtime leaves the parent it made; remove it once empty.
+            ctx.cleanups.push(Box::new(|| {
+                let dirs = std::fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten();
+                for d in dirs {
+                    let _ = std::fs::remove_dir(d.path().join("rtt"));
+                }
+                let _ = std::fs::remove_dir("/sys/fs/cgroup/rtt");
+            }));
             ctx.created(&b)?;
             let pid = pid_of(&ctx.state(&b.id)?);
             let dir = cgroup_dir(pid, "memory").or_else(|| cgroup_dir(pid, "unified"));

@@ -1,6 +1,7 @@
 //! The cases, each named after the spec requirement it checks.
 //!
-//! - `config`: a config field is set, the probe checks the live process.
+//! - `config`, `linux`: a config field is set, the probe checks the live
+//!   process.
 //! - `lifecycle`: state, create, start, kill, delete, pid file, console
 //!   socket, preserve-fds.
 //! - `hooks`: each kind, order, state on stdin, failures.
@@ -10,6 +11,7 @@ mod config;
 mod hooks;
 mod invalid;
 mod lifecycle;
+mod linux;
 
 use crate::suite::{Ctx, R};
 
@@ -27,6 +29,7 @@ pub fn case(name: &'static str, run: impl Fn(&mut Ctx) -> R + 'static) -> Case {
 
 pub fn all() -> Vec<Case> {
     let mut v = config::cases();
+    v.extend(linux::cases());
     v.extend(lifecycle::cases());
     v.extend(hooks::cases());
     v.extend(invalid::cases());
