@@ -112,6 +112,10 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("rtt: the cases run containers and need root");
+        return ExitCode::from(2);
+    }
     let gaps = match &args.known_gaps {
         Some(p) => match gaps::read(p) {
             Ok(g) => g,
@@ -177,7 +181,7 @@ fn main() -> ExitCode {
         }
         let summary = format!("{pass} passed, {fail} failed, {skip} skipped");
         let gaps_note = if gap > 0 {
-            format!(" ({gap} of the failures are known gaps)")
+            format!(" ({gap} of them known gaps)")
         } else {
             String::new()
         };
