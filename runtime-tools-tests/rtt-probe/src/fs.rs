@@ -22,6 +22,31 @@ const FLAGS: &[(&str, &[&str], &[&str])] = &[
     ("strictatime", &[], &["relatime", "noatime"]),
 ];
 
+/// Flags of the superblock, shown in its options: (option, present, absent).
+const SB_FLAGS: &[(&str, &[&str], &[&str])] = &[
+    ("sync", &["sync"], &[]),
+    ("async", &[], &["sync"]),
+    ("dirsync", &["dirsync"], &[]),
+];
+
+/// Options that undo each other: a later one of a group wins.
+const OPPOSITES: &[&[&str]] = &[
+    &["ro", "rw"],
+    &["nosuid", "suid"],
+    &["nodev", "dev"],
+    &["noexec", "exec"],
+    &["sync", "async"],
+    &["noatime", "relatime", "strictatime"],
+];
+
+/// True when an option after `opts[i]` undoes it.
+fn overridden(opts: &[&str], i: usize) -> bool {
+    OPPOSITES
+        .iter()
+        .find(|g| g.contains(&opts[i]))
+        .is_some_and(|g| opts[i + 1..].iter().any(|o| g.contains(o)))
+}
+
 /// Filesystem options the kernel echoes back in the superblock options,
 /// octal values without leading zeros.
 const DATA_KEYS: &[&str] = &["mode", "uid", "gid", "ptmxmode", "size"];
@@ -84,8 +109,16 @@ pub fn mounts(c: &Value, t: &mut Tap) {
         } else {
             vec![mi]
         };
-        for o in &opts {
-            if let Some((_, present, absent)) = FLAGS.iter().find(|f| f.0 == *o) {
+        for (i, o) in opts.iter().enumerate() {
+            if overridden(&opts, i) {
+                continue;
+            }
+            if let Some((_, present, absent)) = SB_FLAGS.iter().find(|f| f.0 == *o) {
+                let sb = &mi.super_options;
+                let ok = present.iter().all(|p| sb.iter().any(|x| x == p))
+                    && absent.iter().all(|a| !sb.iter().any(|x| x == a));
+                t.ok(ok, format!("{dest} option {o}: superblock has {sb:?}"));
+            } else if let Some((_, present, absent)) = FLAGS.iter().find(|f| f.0 == *o) {
                 for mi in &flag_mounts {
                     let ok = present.iter().all(|p| mi.options.iter().any(|x| x == p))
                         && absent.iter().all(|a| !mi.options.iter().any(|x| x == a));

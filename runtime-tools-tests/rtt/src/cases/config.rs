@@ -103,6 +103,35 @@ pub fn cases() -> Vec<Case> {
                 "options": ["relatime"]}),
             )
         }),
+        probe_cfg("config.md mounts: sync dirsync", &["mounts"], |c| {
+            add_mount(
+                c,
+                json!({"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs",
+                "options": ["sync", "dirsync"]}),
+            )
+        }),
+        probe_cfg("config.md mounts: async", &["mounts"], |c| {
+            add_mount(
+                c,
+                json!({"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs",
+                "options": ["sync", "async"]}),
+            )
+        }),
+        probe_cfg(
+            "config.md mounts: remount changes the flags of the mount at the destination",
+            &["mounts"],
+            |c| {
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs"}),
+                );
+                add_mount(
+                    c,
+                    json!({"destination": "/mnt/a", "type": "tmpfs", "source": "tmpfs",
+                "options": ["remount", "ro", "nosuid"]}),
+                );
+            },
+        ),
         probe_cfg(
             "config.md mounts: filesystem data options (mode, size, uid, gid)",
             &["mounts"],
