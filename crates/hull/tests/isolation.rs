@@ -391,30 +391,6 @@ fn sysctl_in_new_netns() {
     );
 }
 
-/// memory.kernelTCP reaches memory.kmem.tcp.limit_in_bytes (cgroup v1).
-#[test]
-fn memory_kernel_tcp_limit() {
-    // runc 1.1 ignores the kernel memory limits.
-    if is_runc() {
-        return;
-    }
-    let t = Ctx::new("kernel_tcp");
-    let mut b = t.bundle();
-    b.set("/linux/resources/memory", json!({"kernelTCP": 32 << 20}));
-    b.args(&["sleep", "1000"]);
-    t.create(&b).ok();
-    let f = cgroup_file(
-        &b.cgroups_path(),
-        "memory",
-        "memory.kmem.tcp.limit_in_bytes",
-        "memory.max",
-    );
-    if cgroup2() || !f.exists() {
-        return; // v2 has no such limit; a v1 kernel may lack kmem accounting
-    }
-    assert_eq!(read(&f).trim(), "33554432", "{}", f.display());
-}
-
 #[test]
 fn cgroup_limits() {
     let t = Ctx::new("cgroup_limits");

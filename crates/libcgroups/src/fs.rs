@@ -264,12 +264,10 @@ impl Manager for Cgroup {
                 if !path.exists() {
                     continue; // no swap/kmem accounting in this kernel
                 }
-                if w.file.starts_with("memory.memsw") {
-                    if write_file(&path, &w.value).is_err() {
-                        deferred.push((path, w)); // lowering: limit first, then mem+swap
-                    }
-                    continue;
+                if w.file.starts_with("memory.memsw") && write_file(&path, &w.value).is_err() {
+                    deferred.push((path, w)); // lowering: limit first, then mem+swap
                 }
+                continue;
             }
             write_file(&path, &w.value)?;
         }

@@ -155,9 +155,6 @@ fn cgroup_cases() -> Vec<Case> {
             c["linux"]["resources"]["cpu"] =
                 json!({"quota": 50000, "period": 100000, "burst": 10000, "idle": 0});
         }),
-        probe_cfg("config-linux.md memory: kernelTCP", &["cgroups"], |c| {
-            c["linux"]["resources"]["memory"] = json!({"kernelTCP": 67108864});
-        }),
         probe_cfg("config-linux.md pids: limit", &["cgroups"], |c| {
             c["linux"]["resources"]["pids"] = json!({"limit": 100});
         }),
