@@ -335,3 +335,65 @@ fn blkio_throttle_and_hugetlb_read_back() {
     t.exec(&["delete", "--force", &b.id]).ok();
     t.assert_nothing_left(&b);
 }
+
+#[test]
+fn cpu_burst_idle_realtime_and_memory_knobs_read_back() {
+    let t = Ctx::new("knobs");
+    let mut b = t.bundle();
+    // Directly under the root: a realtime budget needs one in every
+    // ancestor, and only the root has one by default (runc alike).
+    let path = format!("/hull-knobs-{}", b.id);
+    b.set("/linux/cgroupsPath", json!(path));
+    let v2 = cgroup2();
+    let mut cpu = json!({"quota": 20000, "period": 100000, "burst": 1000, "idle": 1});
+    let mut memory = json!({"limit": 64 << 20});
+    if !v2 {
+        cpu["realtimePeriod"] = json!(1_000_000);
+        cpu["realtimeRuntime"] = json!(1000);
+        memory["swappiness"] = json!(30);
+        memory["disableOOMKiller"] = json!(true);
+        memory["kernelTCP"] = json!(16 << 20);
+    }
+    b.set("/linux/resources/cpu", cpu);
+    b.set("/linux/resources/memory", memory);
+    sleeper(&t, &mut b);
+    let cg = b.cgroups_path();
+    let file = |ctrl, v1, v2| read(cgroup_file(&cg, ctrl, v1, v2)).trim().to_string();
+    if !is_runc() {
+        // runc 1.1 predates cpu.burst and cpu.idle.
+        assert_eq!(file("cpu", "cpu.cfs_burst_us", "cpu.max.burst"), "1000");
+        assert_eq!(file("cpu", "cpu.idle", "cpu.idle"), "1");
+    }
+    if !v2 {
+        assert_eq!(file("cpu", "cpu.rt_period_us", ""), "1000000");
+        assert_eq!(file("cpu", "cpu.rt_runtime_us", ""), "1000");
+        assert_eq!(file("memory", "memory.swappiness", ""), "30");
+        let oom = file("memory", "memory.oom_control", "");
+        assert!(oom.contains("oom_kill_disable 1"), "{oom}");
+        // kernelTCP is NOT RECOMMENDED in the spec and runc 1.1 leaves
+        // it unset; so does hull.
+        assert_ne!(
+            file("memory", "memory.kmem.tcp.limit_in_bytes", ""),
+            (16u64 << 20).to_string()
+        );
+    }
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
+fn systemd_driver_fails_clearly_without_systemd() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        return; // this test is for hosts where systemd is not PID 1
+    }
+    let t = Ctx::new("systemd_cg");
+    let mut b = t.bundle();
+    b.set("/linux/cgroupsPath", json!("system.slice:hull:test"));
+    b.args(&["true"]);
+    b.write();
+    let o = t.exec(&["--systemd-cgroup", "run", "--bundle", b.path(), &b.id]);
+    assert_eq!(o.status, 1, "{o:?}");
+    assert!(o.stderr.contains("systemd"), "{}", o.stderr);
+    assert_eq!(o.stderr.trim().lines().count(), 1, "one line: {}", o.stderr);
+    t.assert_nothing_left(&b);
+}
