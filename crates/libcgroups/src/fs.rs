@@ -267,6 +267,8 @@ impl Manager for Cgroup {
                 if w.file.starts_with("memory.memsw") && write_file(&path, &w.value).is_err() {
                     deferred.push((path, w)); // lowering: limit first, then mem+swap
                 }
+                // kernelTCP (NOT RECOMMENDED in the spec) is not set, as
+                // runc 1.1 does not set it.
                 continue;
             }
             write_file(&path, &w.value)?;
