@@ -106,6 +106,28 @@ pub fn resources(c: &Value, t: &mut Tap) {
         file(t, "pids.limit", "pids/pids.max", want);
     }
     blkio_v1(&r["blockIO"], t);
+    network_v1(&r["network"], t);
+}
+
+/// net_cls and net_prio, mounted together or apart.
+fn network_v1(n: &Value, t: &mut Tap) {
+    let dir = |c: &str| {
+        [c, "net_cls,net_prio"]
+            .into_iter()
+            .find(|d| Path::new("/sys/fs/cgroup").join(d).is_dir())
+            .unwrap_or(c)
+            .to_string()
+    };
+    if let Some(id) = num(&n["classID"]) {
+        let f = format!("{}/net_cls.classid", dir("net_cls"));
+        file(t, "network.classID", &f, id.to_string());
+    }
+    for p in n["priorities"].as_array().into_iter().flatten() {
+        let line = format!("{} {}", p["name"].as_str().unwrap_or(""), p["priority"]);
+        let f = format!("{}/net_prio.ifpriomap", dir("net_prio"));
+        let got = read(&f).map(|s| s.lines().any(|l| l == line));
+        t.eq(&format!("network.priorities {line} -> {f}"), Ok(true), got);
+    }
 }
 
 fn blkio_v1(b: &Value, t: &mut Tap) {

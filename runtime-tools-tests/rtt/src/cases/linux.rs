@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::config::{add_ns, probe, probe_cfg};
 use super::{case, Case};
 use crate::host;
-use crate::suite::skip;
+use crate::suite::{check, fail, skip};
 
 pub fn cases() -> Vec<Case> {
     let mut v = linux_cases();
@@ -159,6 +159,38 @@ fn cgroup_cases() -> Vec<Case> {
             c["linux"]["resources"]["pids"] = json!({"limit": 100});
         }),
     ];
+    v.push(case(
+        "config-linux.md hugepageLimits: the hugetlb limit of the container's cgroup",
+        |ctx| {
+            if !std::path::Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+                return skip("the host has no 2MB huge pages");
+            }
+            let mut b = ctx.bundle(&[]);
+            b.set_args(&["sleep", "60"]);
+            b.config["linux"]["resources"]["hugepageLimits"] =
+                json!([{"pageSize": "2MB", "limit": 4194304}]);
+            ctx.created(&b)?;
+            let pid = ctx.state(&b.id)?["pid"].as_i64().unwrap_or(0);
+            let Some(file) = hugetlb_file(pid) else {
+                return fail(format!("no hugetlb cgroup for pid {pid}"));
+            };
+            let got = std::fs::read_to_string(&file).unwrap_or_default();
+            check(got.trim() == "4194304", || format!("{file}: {got:?}"))
+        },
+    ));
+    v.push(probe(
+        "config-linux.md network: classID and priorities",
+        &["cgroups"],
+        |_, b| {
+            let v1 = |c: &str| std::path::Path::new("/sys/fs/cgroup").join(c).exists();
+            if !v1("net_cls") || !v1("net_prio") || v1("cgroup.controllers") {
+                return skip("the host has no cgroup v1 net_cls and net_prio hierarchy mounted");
+            }
+            b.config["linux"]["resources"]["network"] = json!({"classID": 1048577,
+            "priorities": [{"name": "lo", "priority": 5}]});
+            Ok(())
+        },
+    ));
     v.push(probe(
         "config-linux.md blockIO: weight",
         &["cgroups"],
@@ -189,4 +221,30 @@ fn cgroup_cases() -> Vec<Case> {
         },
     ));
     v
+}
+
+/// The 2MB hugetlb limit file of `pid`'s cgroup: a v1 hugetlb hierarchy,
+/// else the unified one (of a hybrid host, or the only one).
+fn hugetlb_file(pid: i64) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mut unified = None;
+    for l in text.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        if ctrls.split(',').any(|c| c == "hugetlb") {
+            return Some(format!(
+                "/sys/fs/cgroup/hugetlb{path}/hugetlb.2MB.limit_in_bytes"
+            ));
+        }
+        if ctrls.is_empty() {
+            unified = Some(path.to_string());
+        }
+    }
+    let path = unified?;
+    let base = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "/sys/fs/cgroup"
+    } else {
+        "/sys/fs/cgroup/unified"
+    };
+    Some(format!("{base}{path}/hugetlb.2MB.max"))
 }
