@@ -33,6 +33,12 @@ fn linux_cases() -> Vec<Case> {
                 "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
                 "syscalls": [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]})
         }),
+        probe_cfg("config-linux.md seccomp: a rule with argument conditions", &["seccomp"], |c| {
+            // The probe calls mkdirat with mode 0o755 (493).
+            c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 39,
+                    "args": [{"index": 2, "value": 493, "op": "SCMP_CMP_EQ"}]}]})
+        }),
         probe_cfg("config-linux.md seccomp: no filter when linux.seccomp is absent", &["seccomp"], |_| {}),
         case("config-linux.md seccomp: SCMP_ACT_NOTIFY sends the container process state to listenerPath", |ctx| {
             let mut b = ctx.bundle(&["seccomp"]);
@@ -155,6 +161,23 @@ fn cgroup_cases() -> Vec<Case> {
             c["linux"]["resources"]["cpu"] =
                 json!({"quota": 50000, "period": 100000, "burst": 10000, "idle": 0});
         }),
+        probe(
+            "config-linux.md cpu: realtimePeriod and realtimeRuntime",
+            &["cgroups"],
+            |_, b| {
+                if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+                    || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
+                {
+                    return skip("no cgroup v1 realtime group scheduling on this host");
+                }
+                // Directly under the root: a realtime budget needs one in every
+                // ancestor, and only the root has one by default.
+                b.config["linux"]["cgroupsPath"] = json!(format!("/rtt-rt-{}", b.id));
+                b.config["linux"]["resources"]["cpu"] =
+                    json!({"realtimePeriod": 1000000, "realtimeRuntime": 1000});
+                Ok(())
+            },
+        ),
         probe_cfg("config-linux.md pids: limit", &["cgroups"], |c| {
             c["linux"]["resources"]["pids"] = json!({"limit": 100});
         }),
