@@ -149,7 +149,7 @@ fn main() -> ExitCode {
         let (mut pass, mut fail, mut skip, mut gap) = (0, 0, 0, 0);
         for case in &selected {
             let outcome = suite.run_case(&rt, case);
-            let known = gaps::find(&gaps, &rt.name, case.name);
+            let known = gaps::find(&gaps, &rt.name, &case.name);
             let cell = match (&outcome, known) {
                 (Outcome::Pass, _) => Cell::Pass,
                 (Outcome::Skip(_), _) => Cell::Skip,

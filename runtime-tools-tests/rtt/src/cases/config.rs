@@ -10,7 +10,7 @@ use crate::suite::{skip, Bundle, Ctx, R};
 
 /// A case that edits the default bundle, then runs the probe with `groups`.
 pub(super) fn probe(
-    name: &'static str,
+    name: impl Into<String>,
     groups: &'static [&'static str],
     edit: impl Fn(&mut Ctx, &mut Bundle) -> R + 'static,
 ) -> Case {
@@ -23,7 +23,7 @@ pub(super) fn probe(
 
 /// A probe case whose edit is a plain change of the config.
 pub(super) fn probe_cfg(
-    name: &'static str,
+    name: impl Into<String>,
     groups: &'static [&'static str],
     edit: impl Fn(&mut Value) + 'static,
 ) -> Case {
@@ -219,7 +219,7 @@ pub fn cases() -> Vec<Case> {
         "runbindable",
     ] {
         v.push(probe(
-            Box::leak(format!("config.md mounts: propagation option {prop}").into_boxed_str()),
+            format!("config.md mounts: propagation option {prop}"),
             &["mounts"],
             move |ctx, b| {
                 let src = ctx.dir.join("prop-src");
@@ -235,7 +235,7 @@ pub fn cases() -> Vec<Case> {
     }
     for prop in ["shared", "slave", "private", "unbindable"] {
         v.push(case(
-            Box::leak(format!("config-linux.md rootfsPropagation: {prop}").into_boxed_str()),
+            format!("config-linux.md rootfsPropagation: {prop}"),
             move |ctx| {
                 let mut b = ctx.bundle_shared(&["root"])?;
                 b.config["linux"]["rootfsPropagation"] = json!(prop);
@@ -256,10 +256,7 @@ fn namespace_cases() -> Vec<Case> {
     )];
     for kind in ["cgroup", "time", "user"] {
         v.push(probe_cfg(
-            Box::leak(
-                format!("config-linux.md namespaces: no path, the runtime MUST create a new {kind} namespace")
-                    .into_boxed_str(),
-            ),
+            format!("config-linux.md namespaces: no path, the runtime MUST create a new {kind} namespace"),
             &["namespaces"],
             move |c| {
                 if kind == "user" {
@@ -281,10 +278,7 @@ fn namespace_cases() -> Vec<Case> {
         ("uts", "--uts", "uts"),
     ] {
         v.push(probe(
-            Box::leak(
-                format!("config-linux.md namespaces: path, the runtime MUST place the container in the {kind} namespace")
-                    .into_boxed_str(),
-            ),
+            format!("config-linux.md namespaces: path, the runtime MUST place the container in the {kind} namespace"),
             &["namespaces"],
             move |ctx, b| {
                 let pid = host::ns_holder(ctx, &[flag]).or_else(skip)?;

@@ -207,7 +207,7 @@ pub fn cases() -> Vec<Case> {
     ];
     for kind in ["prestart", "createRuntime", "createContainer"] {
         v.push(case(
-            Box::leak(format!("runtime.md lifecycle: if a {kind} hook fails, the runtime MUST generate an error, stop the container, and run poststop").into_boxed_str()),
+            format!("runtime.md lifecycle: if a {kind} hook fails, the runtime MUST generate an error, stop the container, and run poststop"),
             move |ctx| create_hook_fails(ctx, kind),
         ));
     }

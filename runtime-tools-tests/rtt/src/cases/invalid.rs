@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use super::{case, Case};
 use crate::suite::{check, Bundle, Ctx};
 
-fn refused(name: &'static str, edit: impl Fn(&mut Ctx, &mut Bundle) + 'static) -> Case {
+fn refused(name: impl Into<String>, edit: impl Fn(&mut Ctx, &mut Bundle) + 'static) -> Case {
     case(name, move |ctx| {
         let mut b = ctx.bundle(&[]);
         b.set_args(&["true"]);
@@ -19,7 +19,7 @@ fn refused(name: &'static str, edit: impl Fn(&mut Ctx, &mut Bundle) + 'static) -
     })
 }
 
-fn cfg(name: &'static str, edit: impl Fn(&mut Value) + 'static) -> Case {
+fn cfg(name: impl Into<String>, edit: impl Fn(&mut Value) + 'static) -> Case {
     refused(name, move |_, b| edit(&mut b.config))
 }
 

@@ -16,13 +16,13 @@ mod linux;
 use crate::suite::{Ctx, R};
 
 pub struct Case {
-    pub name: &'static str,
+    pub name: String,
     pub run: Box<dyn Fn(&mut Ctx) -> R>,
 }
 
-pub fn case(name: &'static str, run: impl Fn(&mut Ctx) -> R + 'static) -> Case {
+pub fn case(name: impl Into<String>, run: impl Fn(&mut Ctx) -> R + 'static) -> Case {
     Case {
-        name,
+        name: name.into(),
         run: Box::new(run),
     }
 }
