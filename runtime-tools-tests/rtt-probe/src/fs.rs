@@ -376,3 +376,33 @@ pub fn default_symlinks(_: &Value, t: &mut Tap) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_option_undoes_an_earlier_one() {
+        let opts = [
+            "ro",
+            "nosuid",
+            "rw",
+            "sync",
+            "async",
+            "noatime",
+            "strictatime",
+        ];
+        let undone: Vec<&str> = (0..opts.len())
+            .filter(|&i| overridden(&opts, i))
+            .map(|i| opts[i])
+            .collect();
+        assert_eq!(undone, ["ro", "sync", "noatime"]);
+    }
+
+    #[test]
+    fn mode_options_compare_without_leading_zeros() {
+        assert_eq!(norm_data("ptmxmode=0666"), "ptmxmode=666");
+        assert_eq!(norm_data("mode=0"), "mode=0");
+        assert_eq!(norm_data("size=65536k"), "size=65536k");
+    }
+}

@@ -104,3 +104,21 @@ pub fn read_only(path: &str) -> Option<bool> {
         Some(s.f_flag & libc::ST_RDONLY != 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_makes_absolute_and_resolves_dots() {
+        assert_eq!(clean("mnt/a"), "/mnt/a");
+        assert_eq!(clean("/x/../mnt/./b/"), "/mnt/b");
+        assert_eq!(clean("../.."), "/");
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape(r"/mnt/with\040space"), "/mnt/with space");
+        assert_eq!(unescape(r"/plain\"), "/plain\\");
+    }
+}
