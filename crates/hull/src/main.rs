@@ -74,16 +74,17 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             );
         }
         Command::Exec(a) => {
+            use anyhow::Context;
             let opts = libcontainer::ExecOpts {
                 id: a.id.clone(),
-                process: exec_process(&rt, a)?,
+                process: exec_process(&rt, a).context("exec failed")?,
                 console_socket: a.console_socket.clone(),
                 pid_file: a.pid_file.clone(),
                 preserve_fds: a.preserve_fds,
                 ignore_paused: a.ignore_paused,
                 seal_exe: true,
             };
-            return foreground::exec(&rt, &opts, a.detach);
+            return foreground::exec(&rt, &opts, a.detach).context("exec failed");
         }
         Command::Ps {
             format,

@@ -65,13 +65,23 @@ fn exec_process_file_and_missing_binary() {
     let out = t.exec(&["exec", "--process", p.to_str().unwrap(), &b.id]);
     assert_eq!(out.stdout, "from-file\n/tmp\n", "{out:?}");
     let out = t.exec(&["exec", &b.id, "/no/such/binary"]);
-    assert_eq!(out.status, 1, "{out:?}");
+    assert_eq!(out.status, exec_failed(), "{out:?}");
     assert!(out.stderr.contains("/no/such/binary"), "{out:?}");
     t.exec(&["delete", "--force", &b.id]).ok();
 }
 
+/// The exit status of an exec that failed before the process ran: hull
+/// exits 1 as for every failed command, runc 1.1 exits 255.
+fn exec_failed() -> i32 {
+    if is_runc() {
+        255
+    } else {
+        1
+    }
+}
+
 #[test]
-fn exec_in_a_stopped_container_fails() {
+fn exec_in_a_stopped_or_unknown_container_fails() {
     let t = Ctx::new("exec_stopped");
     let mut b = t.bundle();
     b.args(&["true"]);
@@ -79,8 +89,66 @@ fn exec_in_a_stopped_container_fails() {
     t.exec(&["start", &b.id]).ok();
     t.wait_status(&b.id, "stopped");
     let out = t.exec(&["exec", &b.id, "true"]);
-    assert_eq!(out.status, 1, "{out:?}");
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("exec failed: cannot exec in a stopped container"),
+        "{out:?}"
+    );
     t.exec(&["delete", &b.id]).ok();
+    let out = t.exec(&["exec", &b.id, "true"]);
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(out.stderr.contains("exec failed: container"), "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+}
+
+const NAMESPACES: [&str; 8] = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+/// `readlink /proc/PID/ns/*` lines, as `name:[inode]`.
+fn ns_links(pid: &str) -> String {
+    NAMESPACES
+        .iter()
+        .map(|n| {
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+            format!("{}\n", link.display())
+        })
+        .collect()
+}
+
+#[test]
+fn exec_joins_every_namespace_of_the_init() {
+    let t = Ctx::new("exec_ns");
+    let mut b = t.bundle();
+    b.push("/linux/namespaces", json!({"type": "cgroup"}));
+    b.push("/linux/namespaces", json!({"type": "user"}));
+    if !is_runc() {
+        // runc 1.1 does not know time namespaces.
+        b.push("/linux/namespaces", json!({"type": "time"}));
+    }
+    // Identity maps: the shared rootfs stays owned by root inside.
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    b.set("/linux/uidMappings", map.clone());
+    b.set("/linux/gidMappings", map);
+    sleeper(&t, &mut b);
+    let pid = t.pid(&b.id);
+    let init = ns_links(&pid.to_string());
+    assert_ne!(
+        init,
+        ns_links("self"),
+        "the container has its own namespaces"
+    );
+    let script: String = NAMESPACES
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}; "))
+        .collect();
+    let out = t.exec(&["--debug", "exec", &b.id, "sh", "-c", &script]);
+    out.ok();
+    assert_eq!(out.stdout, init, "{out:?}");
+    if is_hull() {
+        assert!(out.stderr.contains("through a pidfd"), "{out:?}");
+    }
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
 }
 
 #[test]

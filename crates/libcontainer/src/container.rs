@@ -248,6 +248,7 @@ impl Runtime {
         let plan = InitPlan {
             config: &cfg,
             join,
+            join_pidfd: None,
             new_user,
             unshare: cfg.new_ns - ns_flag(LinuxNamespaceType::User),
             time_offsets: time_offsets(&cfg),
