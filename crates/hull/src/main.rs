@@ -83,6 +83,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 preserve_fds: a.preserve_fds,
                 ignore_paused: a.ignore_paused,
                 seal_exe: true,
+                sub_cgroups: a.cgroup.clone(),
             };
             return foreground::exec(&rt, &opts, a.detach).context("exec failed");
         }

@@ -403,3 +403,103 @@ fn blkio_throttle_and_hugetlb_read_back() {
     t.exec(&["delete", "--force", &b.id]).ok();
     t.assert_nothing_left(&b);
 }
+
+/// The container's cgroup directories (one per hierarchy it is in; v1
+/// mounts such as net_cls and net_prio may be links to one).
+fn container_cgroup_dirs(b: &Bundle) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = cgroup_dirs(&b.cgroups_path())
+        .into_iter()
+        .filter(|d| d.join("cgroup.procs").exists())
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// `/proc/PID/cgroup` lines of hierarchies where the init is in `cg`,
+/// with the path `cg` + `sub` each for an exec'd process.
+fn expected_cgroups(init: &str, cg: &str, sub: impl Fn(&str) -> Option<&'static str>) -> String {
+    init.lines()
+        .filter(|l| l.ends_with(&format!(":{cg}")))
+        .map(|l| {
+            let ctrls = l.split(':').nth(1).unwrap();
+            match sub(ctrls) {
+                Some(s) => format!("{l}/{s}\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let t = Ctx::new("exec_cgroup");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let cg = b.cgroups_path();
+    let init = read(format!("/proc/{}/cgroup", t.pid(&b.id)));
+    let dirs = container_cgroup_dirs(&b);
+    assert!(!dirs.is_empty());
+    let mut made = Vec::new();
+    for d in &dirs {
+        made.push(d.join("sub"));
+        if d.ends_with(format!("cpu{cg}")) || d.ends_with(format!("memory{cg}")) {
+            made.push(d.join("two"));
+        }
+    }
+    for d in &made {
+        std::fs::create_dir(d).unwrap();
+        // A new v1 cpuset has no cpus or mems, and takes no task.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if d.join(f).exists() && !cgroup2() {
+                std::fs::write(d.join(f), read(d.parent().unwrap().join(f)).trim()).unwrap();
+            }
+        }
+    }
+    let in_container = |args: &[&str]| -> String {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend([b.id.as_str(), "sh", "-c", "cat /proc/self/cgroup"]);
+        let out = t.exec(&all);
+        out.ok();
+        // Only the hierarchies the container is in.
+        let want: Vec<&str> = init
+            .lines()
+            .filter(|l| l.ends_with(&format!(":{cg}")))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        out.stdout
+            .lines()
+            .filter(|l| want.contains(&l.split(':').next().unwrap()))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(
+        in_container(&["--cgroup", "sub"]),
+        expected_cgroups(&init, &cg, |_| Some("sub"))
+    );
+    if !cgroup2() {
+        assert_eq!(
+            in_container(&["--cgroup", "cpu,memory:two"]),
+            expected_cgroups(&init, &cg, |c| {
+                c.split(',')
+                    .any(|c| c == "cpu" || c == "memory")
+                    .then_some("two")
+            })
+        );
+    }
+    // No process was left in the container's cgroup or moved there.
+    assert_eq!(
+        t.exec(&["ps", "--format", "json", &b.id]).json(),
+        json!([t.pid(&b.id)])
+    );
+    let out = t.exec(&["exec", "--cgroup", "nosuch", &b.id, "true"]);
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(out.stderr.contains("nosuch"), "{out:?}");
+    for d in made.iter().rev() {
+        std::fs::remove_dir(d).unwrap();
+    }
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}

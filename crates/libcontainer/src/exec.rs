@@ -29,6 +29,9 @@ pub struct ExecOpts {
     pub ignore_paused: bool,
     /// Re-execute from a sealed copy of the binary first (command-line use).
     pub seal_exe: bool,
+    /// Existing sub-cgroups of the container's to run in (runc's
+    /// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`).
+    pub sub_cgroups: Vec<String>,
 }
 
 const ALL_NS: [LinuxNamespaceType; 8] = [
@@ -121,7 +124,13 @@ impl Runtime {
         }
         let process = cfg.process()?;
         let (join_pidfd, join) = init_namespaces(&cfg, &st)?;
-        let cg = libcgroups::manager_from_state(&self.cgroup_root, &st.cgroup)?;
+        let cg_state = if opts.sub_cgroups.is_empty() {
+            st.cgroup.clone()
+        } else {
+            let subs = libcgroups::parse_sub_cgroups(&opts.sub_cgroups)?;
+            libcgroups::sub_cgroup(&st.cgroup, &subs)?
+        };
+        let cg = libcgroups::manager_from_state(&self.cgroup_root, &cg_state)?;
         let plan = InitPlan {
             config: &cfg,
             join,
