@@ -35,6 +35,7 @@ fn create_opts(a: &CreateArgs, systemd: bool) -> CreateOpts {
         listen_fds: listen_fds(),
         systemd_cgroup: systemd,
         seal_exe: true,
+        notify_socket: commands::notify_socket(),
     }
 }
 
@@ -60,7 +61,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 bail!("cannot allocate a tty without --console-socket when the runtime detaches");
             }
         }
-        Command::Start { id } => rt.start(id)?,
+        Command::Start { id } => commands::start(&rt, id)?,
         Command::Run {
             create,
             detach,
