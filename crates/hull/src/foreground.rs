@@ -213,10 +213,10 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
             let _ = rt.delete(&opts.id, true);
             bail!("cannot allocate a tty without --console-socket when the runtime detaches");
         }
+        let init_start = libcontainer::state::process_start_time(created.pid).unwrap_or(0);
         rt.start(&opts.id)?;
         if let Some(n) = notify {
-            let start = libcontainer::state::process_start_time(created.pid).unwrap_or(0);
-            n.relay(created.pid, start, created.pid)?;
+            n.relay(created.pid, init_start, created.pid)?;
         }
         return Ok(0);
     }
