@@ -4,6 +4,7 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{bail, Result};
+use libcontainer::notify::NotifySocket;
 use libcontainer::{CreateOpts, ExecOpts, Runtime};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
@@ -64,11 +65,18 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Forward signals (and copy the pty) until the init exits; its status.
-fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
+/// Forward signals (and copy the pty, relay the container's READY) until
+/// the init exits; its status.
+fn supervise(
+    pid: i32,
+    sfd: &SignalFd,
+    master: Option<&OwnedFd>,
+    notify: Option<&NotifySocket>,
+) -> Result<i32> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut stdin_open = master.is_some();
+    let mut notify = notify;
     if let Some(m) = master {
         if let Ok((rows, cols)) = libcontainer::sys::get_winsize(stdin.as_fd()) {
             let _ = libcontainer::sys::set_winsize(m.as_fd(), rows, cols);
@@ -81,12 +89,13 @@ fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> 
     }
     loop {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(m) = master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-        }
+        let mut add = |fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            fds.len() - 1
+        };
+        let notify_at = notify.map(|n| add(n.fd()));
+        let master_at = master.map(|m| add(m.as_fd()));
+        let stdin_at = (master.is_some() && stdin_open).then(|| add(stdin.as_fd()));
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => bail!("poll: {e}"),
@@ -97,13 +106,22 @@ fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> 
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        if ready.get(2) == Some(&true) && !copy(&stdin, master.expect("stdin is polled with a pty"))
-        {
+        let is_ready = |at: Option<usize>| at.is_some_and(|i| ready[i]);
+        if is_ready(stdin_at) && !copy(&stdin, master.expect("stdin is polled with a pty")) {
             stdin_open = false;
         }
-        if ready.get(1) == Some(&true) {
+        if is_ready(master_at) {
             // EIO once the container closed its side: drain and keep waiting for the exit.
             let _ = copy(master.expect("pty is polled"), &stdout);
+        }
+        if let (true, Some(n)) = (is_ready(notify_at), notify) {
+            if let Some(line) = n.read_ready() {
+                // We are the process the caller watches, as with runc.
+                if let Err(e) = n.notify_host(&line, std::process::id() as i32) {
+                    tracing::warn!("{e}");
+                }
+                notify = None;
+            }
         }
         if ready[0] {
             let Ok(Some(info)) = sfd.read_signal() else {
@@ -173,19 +191,33 @@ pub fn exec(rt: &Runtime, opts: &ExecOpts, detach: bool) -> Result<i32> {
     let sfd = catch_signals()?;
     let spawned = rt.exec(opts)?;
     let raw = spawned.console.as_ref().map(|_| RawMode::enter());
-    let code = supervise(spawned.pid, &sfd, spawned.console.as_ref());
+    let code = supervise(spawned.pid, &sfd, spawned.console.as_ref(), None);
     drop(raw);
     code
 }
 
 pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     let created = rt.create(opts)?;
+    let notify = match &opts.notify_socket {
+        Some(host) => match NotifySocket::bind(&rt.store.dir(&opts.id), host) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = rt.delete(&opts.id, true);
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
     if detach {
         if created.console.is_some() {
             let _ = rt.delete(&opts.id, true);
             bail!("cannot allocate a tty without --console-socket when the runtime detaches");
         }
+        let init_start = libcontainer::state::process_start_time(created.pid).unwrap_or(0);
         rt.start(&opts.id)?;
+        if let Some(n) = notify {
+            n.relay(created.pid, init_start, created.pid)?;
+        }
         return Ok(0);
     }
     let sfd = catch_signals()?;
@@ -194,7 +226,7 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
         return Err(e.into());
     }
     let raw = created.console.as_ref().map(|_| RawMode::enter());
-    let code = supervise(created.pid, &sfd, created.console.as_ref());
+    let code = supervise(created.pid, &sfd, created.console.as_ref(), notify.as_ref());
     drop(raw);
     let _ = created.console.as_ref().map(|m| m.as_raw_fd());
     if !keep {

@@ -66,6 +66,7 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
         preserve_fds: 0,
         ignore_paused: false,
         seal_exe: false,
+        sub_cgroups: Vec::new(),
     };
     if !a.interactive {
         let null = File::open("/dev/null")?;

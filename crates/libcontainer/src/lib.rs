@@ -12,6 +12,7 @@ pub mod exec;
 pub mod hooks;
 pub mod init;
 pub mod netdev;
+pub mod notify;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
