@@ -179,6 +179,11 @@ fn main() -> ExitCode {
                 logger.write(&tracing::Level::ERROR, &msg);
             }
             eprintln!("hull: {msg}");
+            if matches!(command, Command::Exec(_)) {
+                // As runc: a failed exec exits 255, so callers (containerd,
+                // conmon) tell it from the process's own exit status 1.
+                return ExitCode::from(255);
+            }
             ExitCode::FAILURE
         }
     }

@@ -70,14 +70,10 @@ fn exec_process_file_and_missing_binary() {
     t.exec(&["delete", "--force", &b.id]).ok();
 }
 
-/// The exit status of an exec that failed before the process ran: hull
-/// exits 1 as for every failed command, runc 1.1 exits 255.
+/// The exit status of an exec that failed before the process ran: 255, as
+/// runc, so it differs from a process exiting 1.
 fn exec_failed() -> i32 {
-    if is_runc() {
-        255
-    } else {
-        1
-    }
+    255
 }
 
 #[test]
