@@ -187,39 +187,7 @@ pub fn ps(rt: &Runtime, id: &str, format: &str, args: &[String]) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            let args: Vec<String> = if args.is_empty() {
-                vec!["-ef".into()]
-            } else {
-                args.to_vec()
-            };
-            let out = std::process::Command::new("ps")
-                .args(&args)
-                .output()
-                .context("run ps")?;
-            if !out.status.success() {
-                bail!(
-                    "ps {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut lines = text.lines();
-            let header = lines.next().unwrap_or_default();
-            let col = header
-                .split_whitespace()
-                .position(|h| h == "PID")
-                .context("ps output has no PID column")?;
-            println!("{header}");
-            for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(col)
-                    .and_then(|p| p.parse::<i32>().ok());
-                if pid.is_some_and(|p| pids.contains(&p)) {
-                    println!("{line}");
-                }
-            }
+            print!("{}", libcontainer::ps::table(&pids, args)?);
         }
         other => bail!("invalid format {other:?}: use table or json"),
     }

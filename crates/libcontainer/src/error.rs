@@ -52,6 +52,8 @@ pub enum Error {
         path: String,
         reason: String,
     },
+    #[error("{command}: {reason}")]
+    Ps { command: String, reason: String },
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
     #[error(transparent)]

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod init;
 pub mod netdev;
 pub mod notify;
+pub mod ps;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
