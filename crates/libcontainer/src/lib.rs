@@ -9,6 +9,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod exec;
+pub mod foreground;
 pub mod hooks;
 pub mod init;
 pub mod netdev;
