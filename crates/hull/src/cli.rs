@@ -198,7 +198,8 @@ pub struct ExecArgs {
     /// Allow exec in a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
-    /// Sub-cgroup to join (cgroup v2: PATH or CONTROLLER:PATH)
+    /// Run in an existing sub-cgroup of the container: PATH, or
+    /// CONTROLLER[,CONTROLLER]:PATH (repeatable)
     #[arg(long)]
     pub cgroup: Vec<String>,
     pub id: String,

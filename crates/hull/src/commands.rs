@@ -1,16 +1,44 @@
 //! The commands that print or read more than one call into libcontainer:
-//! list, ps, events, spec, and building exec's process.
+//! list, ps, events, spec, start with NOTIFY_SOCKET, and building exec's
+//! process.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use libcontainer::notify::NotifySocket;
 use libcontainer::state::Status;
 use libcontainer::Runtime;
 
 use crate::cli::ExecArgs;
 use crate::default_spec;
+
+/// The caller's sd_notify socket (NOTIFY_SOCKET), as runc reads it.
+pub fn notify_socket() -> Option<PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `start`; with NOTIFY_SOCKET set (and the container created with one),
+/// wait for the container's READY and relay it there with the init's pid,
+/// as runc does.
+pub fn start(rt: &Runtime, id: &str) -> Result<()> {
+    libcontainer::state::check_id(id)?;
+    let notify = match notify_socket() {
+        Some(host) if rt.load(id)?.1 == Status::Created => {
+            NotifySocket::bind(&rt.store.dir(id), &host)?
+        }
+        _ => None,
+    };
+    rt.start(id)?;
+    if let Some(n) = notify {
+        let (st, _) = rt.load(id)?;
+        n.relay(st.pid, st.pid_start, st.pid)?;
+    }
+    Ok(())
+}
 
 /// The exec process: `--process FILE` as is, or the container's process
 /// with the command line's changes, as runc builds it.
@@ -159,39 +187,7 @@ pub fn ps(rt: &Runtime, id: &str, format: &str, args: &[String]) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            let args: Vec<String> = if args.is_empty() {
-                vec!["-ef".into()]
-            } else {
-                args.to_vec()
-            };
-            let out = std::process::Command::new("ps")
-                .args(&args)
-                .output()
-                .context("run ps")?;
-            if !out.status.success() {
-                bail!(
-                    "ps {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-            }
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut lines = text.lines();
-            let header = lines.next().unwrap_or_default();
-            let col = header
-                .split_whitespace()
-                .position(|h| h == "PID")
-                .context("ps output has no PID column")?;
-            println!("{header}");
-            for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(col)
-                    .and_then(|p| p.parse::<i32>().ok());
-                if pid.is_some_and(|p| pids.contains(&p)) {
-                    println!("{line}");
-                }
-            }
+            print!("{}", libcontainer::ps::table(&pids, args)?);
         }
         other => bail!("invalid format {other:?}: use table or json"),
     }

@@ -1,164 +1,12 @@
 //! `hull run` in the foreground: start, forward signals, copy the terminal
 //! if hull owns it, wait for the init and exit with its status.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Result};
+use libcontainer::foreground::{catch_signals, supervise, Foreground, RawMode, Watch};
+use libcontainer::notify::NotifySocket;
 use libcontainer::{CreateOpts, ExecOpts, Runtime};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios;
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
-
-/// Restores the host terminal's mode when dropped.
-struct RawMode {
-    saved: Option<termios::Termios>,
-}
-
-impl RawMode {
-    fn enter() -> RawMode {
-        let stdin = std::io::stdin();
-        let Ok(saved) = termios::tcgetattr(&stdin) else {
-            return RawMode { saved: None };
-        };
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
-        RawMode { saved: Some(saved) }
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if let Some(s) = &self.saved {
-            let _ = termios::tcsetattr(std::io::stdin(), termios::SetArg::TCSANOW, s);
-        }
-    }
-}
-
-fn copy(from: &impl AsFd, to: &impl AsFd) -> bool {
-    let mut buf = [0u8; 8192];
-    match nix::unistd::read(from, &mut buf) {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            let mut off = 0;
-            while off < n {
-                match nix::unistd::write(to, &buf[off..n]) {
-                    Ok(w) => off += w,
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(_) => return false,
-                }
-            }
-            true
-        }
-    }
-}
-
-fn exit_code(status: WaitStatus) -> Option<i32> {
-    match status {
-        WaitStatus::Exited(_, code) => Some(code),
-        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
-        _ => None,
-    }
-}
-
-/// Forward signals (and copy the pty) until the init exits; its status.
-fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    let mut stdin_open = master.is_some();
-    if let Some(m) = master {
-        if let Ok((rows, cols)) = libcontainer::sys::get_winsize(stdin.as_fd()) {
-            let _ = libcontainer::sys::set_winsize(m.as_fd(), rows, cols);
-        }
-    }
-    if let Ok(st) = waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-        if let Some(code) = exit_code(st) {
-            return Ok(code);
-        }
-    }
-    loop {
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(m) = master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => bail!("poll: {e}"),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        if ready.get(2) == Some(&true) && !copy(&stdin, master.expect("stdin is polled with a pty"))
-        {
-            stdin_open = false;
-        }
-        if ready.get(1) == Some(&true) {
-            // EIO once the container closed its side: drain and keep waiting for the exit.
-            let _ = copy(master.expect("pty is polled"), &stdout);
-        }
-        if ready[0] {
-            let Ok(Some(info)) = sfd.read_signal() else {
-                continue;
-            };
-            let sig = info.ssi_signo as i32;
-            if sig == libc::SIGCHLD {
-                loop {
-                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::StillAlive) | Err(_) => break,
-                        Ok(st) if st.pid() == Some(Pid::from_raw(pid)) => {
-                            if let Some(code) = exit_code(st) {
-                                if let Some(m) = master {
-                                    while copy(m, &stdout) {}
-                                }
-                                return Ok(code);
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            } else if sig == libc::SIGWINCH {
-                if let (Some(m), Ok((r, c))) =
-                    (master, libcontainer::sys::get_winsize(stdin.as_fd()))
-                {
-                    let _ = libcontainer::sys::set_winsize(m.as_fd(), r, c);
-                }
-            } else if let Ok(s) = Signal::try_from(sig) {
-                let _ = kill(Pid::from_raw(pid), s);
-            }
-        }
-    }
-}
-
-fn forwarded_signals() -> SigSet {
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        set.remove(s);
-    }
-    set
-}
-
-/// Block the forwarded signals and open a signalfd for them.
-fn catch_signals() -> Result<SignalFd> {
-    let set = forwarded_signals();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-    Ok(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?)
-}
 
 /// `hull exec`: spawn the process; in the foreground wait for its status.
 pub fn exec(rt: &Runtime, opts: &ExecOpts, detach: bool) -> Result<i32> {
@@ -173,19 +21,39 @@ pub fn exec(rt: &Runtime, opts: &ExecOpts, detach: bool) -> Result<i32> {
     let sfd = catch_signals()?;
     let spawned = rt.exec(opts)?;
     let raw = spawned.console.as_ref().map(|_| RawMode::enter());
-    let code = supervise(spawned.pid, &sfd, spawned.console.as_ref());
+    let fg = Foreground {
+        pid: spawned.pid,
+        signals: &sfd,
+        master: spawned.console.as_ref(),
+        input: true,
+    };
+    let code = supervise(&fg, None);
     drop(raw);
-    code
+    Ok(code?)
 }
 
 pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<i32> {
     let created = rt.create(opts)?;
+    let notify = match &opts.notify_socket {
+        Some(host) => match NotifySocket::bind(&rt.store.dir(&opts.id), host) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = rt.delete(&opts.id, true);
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
     if detach {
         if created.console.is_some() {
             let _ = rt.delete(&opts.id, true);
             bail!("cannot allocate a tty without --console-socket when the runtime detaches");
         }
+        let init_start = libcontainer::state::process_start_time(created.pid).unwrap_or(0);
         rt.start(&opts.id)?;
+        if let Some(n) = notify {
+            n.relay(created.pid, init_start, created.pid)?;
+        }
         return Ok(0);
     }
     let sfd = catch_signals()?;
@@ -194,7 +62,29 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
         return Err(e.into());
     }
     let raw = created.console.as_ref().map(|_| RawMode::enter());
-    let code = supervise(created.pid, &sfd, created.console.as_ref());
+    let fg = Foreground {
+        pid: created.pid,
+        signals: &sfd,
+        master: created.console.as_ref(),
+        input: true,
+    };
+    // The container's READY goes to the caller; we are the process the
+    // caller watches, as with runc.
+    let mut relay = |n: &NotifySocket| match n.read_ready() {
+        Some(line) => {
+            if let Err(e) = n.notify_host(&line, std::process::id() as i32) {
+                tracing::warn!("{e}");
+            }
+            false
+        }
+        None => true,
+    };
+    let mut on_ready = || notify.as_ref().is_some_and(&mut relay);
+    let watch = notify.as_ref().map(|n| Watch {
+        fd: n.fd(),
+        on_ready: &mut on_ready,
+    });
+    let code = supervise(&fg, watch);
     drop(raw);
     let _ = created.console.as_ref().map(|m| m.as_raw_fd());
     if !keep {
@@ -202,5 +92,5 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
             tracing::warn!("delete {}: {e}", opts.id);
         }
     }
-    code
+    Ok(code?)
 }

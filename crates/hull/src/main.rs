@@ -35,6 +35,7 @@ fn create_opts(a: &CreateArgs, systemd: bool) -> CreateOpts {
         listen_fds: listen_fds(),
         systemd_cgroup: systemd,
         seal_exe: true,
+        notify_socket: commands::notify_socket(),
     }
 }
 
@@ -60,7 +61,7 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
                 bail!("cannot allocate a tty without --console-socket when the runtime detaches");
             }
         }
-        Command::Start { id } => rt.start(id)?,
+        Command::Start { id } => commands::start(&rt, id)?,
         Command::Run {
             create,
             detach,
@@ -74,16 +75,18 @@ fn dispatch(cli: &Cli, command: &Command) -> Result<i32> {
             );
         }
         Command::Exec(a) => {
+            use anyhow::Context;
             let opts = libcontainer::ExecOpts {
                 id: a.id.clone(),
-                process: exec_process(&rt, a)?,
+                process: exec_process(&rt, a).context("exec failed")?,
                 console_socket: a.console_socket.clone(),
                 pid_file: a.pid_file.clone(),
                 preserve_fds: a.preserve_fds,
                 ignore_paused: a.ignore_paused,
                 seal_exe: true,
+                sub_cgroups: a.cgroup.clone(),
             };
-            return foreground::exec(&rt, &opts, a.detach);
+            return foreground::exec(&rt, &opts, a.detach).context("exec failed");
         }
         Command::Ps {
             format,
@@ -176,6 +179,11 @@ fn main() -> ExitCode {
                 logger.write(&tracing::Level::ERROR, &msg);
             }
             eprintln!("hull: {msg}");
+            if matches!(command, Command::Exec(_)) {
+                // As runc: a failed exec exits 255, so callers (containerd,
+                // conmon) tell it from the process's own exit status 1.
+                return ExitCode::from(255);
+            }
             ExitCode::FAILURE
         }
     }

@@ -65,13 +65,19 @@ fn exec_process_file_and_missing_binary() {
     let out = t.exec(&["exec", "--process", p.to_str().unwrap(), &b.id]);
     assert_eq!(out.stdout, "from-file\n/tmp\n", "{out:?}");
     let out = t.exec(&["exec", &b.id, "/no/such/binary"]);
-    assert_eq!(out.status, 1, "{out:?}");
+    assert_eq!(out.status, exec_failed(), "{out:?}");
     assert!(out.stderr.contains("/no/such/binary"), "{out:?}");
     t.exec(&["delete", "--force", &b.id]).ok();
 }
 
+/// The exit status of an exec that failed before the process ran: 255, as
+/// runc, so it differs from a process exiting 1.
+fn exec_failed() -> i32 {
+    255
+}
+
 #[test]
-fn exec_in_a_stopped_container_fails() {
+fn exec_in_a_stopped_or_unknown_container_fails() {
     let t = Ctx::new("exec_stopped");
     let mut b = t.bundle();
     b.args(&["true"]);
@@ -79,8 +85,66 @@ fn exec_in_a_stopped_container_fails() {
     t.exec(&["start", &b.id]).ok();
     t.wait_status(&b.id, "stopped");
     let out = t.exec(&["exec", &b.id, "true"]);
-    assert_eq!(out.status, 1, "{out:?}");
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("exec failed: cannot exec in a stopped container"),
+        "{out:?}"
+    );
     t.exec(&["delete", &b.id]).ok();
+    let out = t.exec(&["exec", &b.id, "true"]);
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(out.stderr.contains("exec failed: container"), "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+}
+
+const NAMESPACES: [&str; 8] = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+/// `readlink /proc/PID/ns/*` lines, as `name:[inode]`.
+fn ns_links(pid: &str) -> String {
+    NAMESPACES
+        .iter()
+        .map(|n| {
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+            format!("{}\n", link.display())
+        })
+        .collect()
+}
+
+#[test]
+fn exec_joins_every_namespace_of_the_init() {
+    let t = Ctx::new("exec_ns");
+    let mut b = t.bundle();
+    b.push("/linux/namespaces", json!({"type": "cgroup"}));
+    b.push("/linux/namespaces", json!({"type": "user"}));
+    if !is_runc() {
+        // runc 1.1 does not know time namespaces.
+        b.push("/linux/namespaces", json!({"type": "time"}));
+    }
+    // Identity maps: the shared rootfs stays owned by root inside.
+    let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+    b.set("/linux/uidMappings", map.clone());
+    b.set("/linux/gidMappings", map);
+    sleeper(&t, &mut b);
+    let pid = t.pid(&b.id);
+    let init = ns_links(&pid.to_string());
+    assert_ne!(
+        init,
+        ns_links("self"),
+        "the container has its own namespaces"
+    );
+    let script: String = NAMESPACES
+        .iter()
+        .map(|n| format!("readlink /proc/self/ns/{n}; "))
+        .collect();
+    let out = t.exec(&["--debug", "exec", &b.id, "sh", "-c", &script]);
+    out.ok();
+    assert_eq!(out.stdout, init, "{out:?}");
+    if is_hull() {
+        assert!(out.stderr.contains("through a pidfd"), "{out:?}");
+    }
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
 }
 
 #[test]
@@ -445,5 +509,105 @@ fn rdma_limits_apply_or_fail_clearly() {
         o.fails();
         assert!(o.stderr.contains("linux.resources.rdma"), "{}", o.stderr);
     }
+    t.assert_nothing_left(&b);
+}
+
+/// The container's cgroup directories (one per hierarchy it is in; v1
+/// mounts such as net_cls and net_prio may be links to one).
+fn container_cgroup_dirs(b: &Bundle) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = cgroup_dirs(&b.cgroups_path())
+        .into_iter()
+        .filter(|d| d.join("cgroup.procs").exists())
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// `/proc/PID/cgroup` lines of hierarchies where the init is in `cg`,
+/// with the path `cg` + `sub` each for an exec'd process.
+fn expected_cgroups(init: &str, cg: &str, sub: impl Fn(&str) -> Option<&'static str>) -> String {
+    init.lines()
+        .filter(|l| l.ends_with(&format!(":{cg}")))
+        .map(|l| {
+            let ctrls = l.split(':').nth(1).unwrap();
+            match sub(ctrls) {
+                Some(s) => format!("{l}/{s}\n"),
+                None => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let t = Ctx::new("exec_cgroup");
+    let mut b = t.bundle();
+    sleeper(&t, &mut b);
+    let cg = b.cgroups_path();
+    let init = read(format!("/proc/{}/cgroup", t.pid(&b.id)));
+    let dirs = container_cgroup_dirs(&b);
+    assert!(!dirs.is_empty());
+    let mut made = Vec::new();
+    for d in &dirs {
+        made.push(d.join("sub"));
+        if d.ends_with(format!("cpu{cg}")) || d.ends_with(format!("memory{cg}")) {
+            made.push(d.join("two"));
+        }
+    }
+    for d in &made {
+        std::fs::create_dir(d).unwrap();
+        // A new v1 cpuset has no cpus or mems, and takes no task.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if d.join(f).exists() && !cgroup2() {
+                std::fs::write(d.join(f), read(d.parent().unwrap().join(f)).trim()).unwrap();
+            }
+        }
+    }
+    let in_container = |args: &[&str]| -> String {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        all.extend([b.id.as_str(), "sh", "-c", "cat /proc/self/cgroup"]);
+        let out = t.exec(&all);
+        out.ok();
+        // Only the hierarchies the container is in.
+        let want: Vec<&str> = init
+            .lines()
+            .filter(|l| l.ends_with(&format!(":{cg}")))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
+        out.stdout
+            .lines()
+            .filter(|l| want.contains(&l.split(':').next().unwrap()))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(
+        in_container(&["--cgroup", "sub"]),
+        expected_cgroups(&init, &cg, |_| Some("sub"))
+    );
+    if !cgroup2() {
+        assert_eq!(
+            in_container(&["--cgroup", "cpu,memory:two"]),
+            expected_cgroups(&init, &cg, |c| {
+                c.split(',')
+                    .any(|c| c == "cpu" || c == "memory")
+                    .then_some("two")
+            })
+        );
+    }
+    // No process was left in the container's cgroup or moved there.
+    assert_eq!(
+        t.exec(&["ps", "--format", "json", &b.id]).json(),
+        json!([t.pid(&b.id)])
+    );
+    let out = t.exec(&["exec", "--cgroup", "nosuch", &b.id, "true"]);
+    assert_eq!(out.status, exec_failed(), "{out:?}");
+    assert!(out.stderr.contains("nosuch"), "{out:?}");
+    for d in made.iter().rev() {
+        std::fs::remove_dir(d).unwrap();
+    }
+    t.exec(&["delete", "--force", &b.id]).ok();
     t.assert_nothing_left(&b);
 }

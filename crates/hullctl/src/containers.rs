@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::cli::ContainerArgs;
 use crate::ctx::{write_json, Ctx, Exit, Meta, MonitorInfo, Status};
-use crate::foreground::{self, RawMode};
 use crate::monitor;
+use libcontainer::foreground::{self, Foreground, RawMode};
 
 fn check_name(name: &str) -> Result<()> {
     let ok = name
@@ -160,7 +160,15 @@ fn run_foreground(ctx: &Ctx, rec: &ContainerRecord, a: &ContainerArgs) -> Result
     };
     write_json(&ctx.file(id, "monitor.json"), &info)?;
     let raw = created.console.as_ref().map(|_| RawMode::enter());
-    let code = foreground::supervise(created.pid, &sfd, created.console.as_ref(), a.interactive);
+    let code = foreground::supervise(
+        &Foreground {
+            pid: created.pid,
+            signals: &sfd,
+            master: created.console.as_ref(),
+            input: a.interactive,
+        },
+        None,
+    );
     drop(raw);
     let exit = Exit {
         code: code.as_ref().ok().copied(),
@@ -168,7 +176,7 @@ fn run_foreground(ctx: &Ctx, rec: &ContainerRecord, a: &ContainerArgs) -> Result
     };
     write_json(&ctx.file(id, "exit.json"), &exit)?;
     cleanup(ctx);
-    code
+    Ok(code?)
 }
 
 fn signal_of(meta: &Meta) -> i32 {

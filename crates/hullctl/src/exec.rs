@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cli::ExecArgs;
 use crate::ctx::{Ctx, Status};
-use crate::foreground::{self, RawMode};
+use libcontainer::foreground::{self, Foreground, RawMode};
 
 /// The container's process with the exec's command, terminal, env, cwd and user.
 fn process(ctx: &Ctx, id: &str, image: &str, a: &ExecArgs) -> Result<Value> {
@@ -66,6 +66,7 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
         preserve_fds: 0,
         ignore_paused: false,
         seal_exe: false,
+        sub_cgroups: Vec::new(),
     };
     if !a.interactive {
         let null = File::open("/dev/null")?;
@@ -79,7 +80,15 @@ pub fn exec(ctx: &Ctx, a: &ExecArgs) -> Result<i32> {
     let sfd = foreground::catch_signals()?;
     let spawned = ctx.rt.exec(&opts)?;
     let raw = spawned.console.as_ref().map(|_| RawMode::enter());
-    let code = foreground::supervise(spawned.pid, &sfd, spawned.console.as_ref(), a.interactive);
+    let code = foreground::supervise(
+        &Foreground {
+            pid: spawned.pid,
+            signals: &sfd,
+            master: spawned.console.as_ref(),
+            input: a.interactive,
+        },
+        None,
+    );
     drop(raw);
-    code
+    Ok(code?)
 }

@@ -6,7 +6,6 @@ mod cli;
 mod containers;
 mod ctx;
 mod exec;
-mod foreground;
 mod images;
 mod logs;
 mod monitor;

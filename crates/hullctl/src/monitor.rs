@@ -33,9 +33,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::ctx::{write_json, Ctx, Exit, MonitorInfo};
-use crate::foreground::exit_code;
 use crate::logs;
 use crate::sys::{self, Forked};
+use libcontainer::foreground::exit_code;
 
 const SYNC_ENV: &str = "HULLCTL_SYNC_FD";
 /// How long output is still read after the init exited.

@@ -1,6 +1,6 @@
 //! Commands that report on containers: ps, logs, top, stats.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use libimage::store::ContainerRecord;
 use serde_json::{json, Value};
 
@@ -151,39 +151,7 @@ pub fn top(ctx: &Ctx, query: &str, ps_args: &[String]) -> Result<()> {
         bail!("container {query} is not running");
     }
     let pids = ctx.rt.pids(&rec.id)?;
-    let args: Vec<String> = if ps_args.is_empty() {
-        vec!["-ef".into()]
-    } else {
-        ps_args.to_vec()
-    };
-    let out = std::process::Command::new("ps")
-        .args(&args)
-        .output()
-        .context("run ps")?;
-    if !out.status.success() {
-        bail!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let header = lines.next().unwrap_or_default();
-    let col = header
-        .split_whitespace()
-        .position(|h| h == "PID")
-        .context("ps output has no PID column")?;
-    println!("{header}");
-    for line in lines {
-        let pid = line
-            .split_whitespace()
-            .nth(col)
-            .and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
-        }
-    }
+    print!("{}", libcontainer::ps::table(&pids, ps_args)?);
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod fs;
 pub mod mountinfo;
 pub mod settings;
 mod stats;
+mod sub;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use error::CgroupError;
 pub use fs::Cgroup;
 pub use stats::Stats;
+pub use sub::{parse_sub_cgroups, resolve as sub_cgroup, SubCgroups};
 pub use validate::validate;
 
 pub type Result<T> = std::result::Result<T, CgroupError>;

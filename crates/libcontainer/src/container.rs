@@ -38,6 +38,10 @@ pub struct CreateOpts {
     /// memfd copy of its binary (see [`crate::sys::reexec_sealed`]). For
     /// command-line use only: it replaces the calling process.
     pub seal_exe: bool,
+    /// The caller's NOTIFY_SOCKET: the container gets a socket of its own
+    /// at [`crate::notify::CONTAINER_SOCKET`], which `start` or `run` relays
+    /// there (see [`crate::notify`]).
+    pub notify_socket: Option<PathBuf>,
 }
 
 /// A created container.
@@ -184,7 +188,11 @@ impl Runtime {
     }
 
     pub fn create(&self, opts: &CreateOpts) -> Result<Created> {
-        let cfg = Config::load(&opts.bundle)?;
+        let (mut raw, bundle) = Config::read(&opts.bundle)?;
+        if opts.notify_socket.is_some() {
+            crate::notify::add_to_spec(&mut raw, &self.store.dir(&opts.id));
+        }
+        let cfg = Config::from_value(&mut raw, bundle)?;
         for w in &cfg.warnings {
             tracing::warn!("{w}");
         }
@@ -202,6 +210,9 @@ impl Runtime {
             poststop: None,
             armed: true,
         };
+        if opts.notify_socket.is_some() {
+            crate::notify::make_dir(&dir)?;
+        }
         let linux = cfg.spec.linux().as_ref();
         let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
         let mut cg = libcgroups::manager_for(
@@ -243,6 +254,7 @@ impl Runtime {
         let plan = InitPlan {
             config: &cfg,
             join,
+            join_pidfd: None,
             new_user,
             unshare: cfg.new_ns - ns_flag(LinuxNamespaceType::User),
             time_offsets: time_offsets(&cfg),

@@ -19,6 +19,9 @@ pub enum Error {
         op: &'static str,
         wanted: &'static str,
     },
+    /// runc's words for an exec into a container that is not running.
+    #[error("cannot exec in a {status} container{hint}", hint = if *status == "paused" { " (use --ignore-paused to override)" } else { "" })]
+    CannotExec { id: String, status: &'static str },
     #[error("read {path}: {source}")]
     ReadConfig {
         path: PathBuf,
@@ -49,6 +52,8 @@ pub enum Error {
         path: String,
         reason: String,
     },
+    #[error("{command}: {reason}")]
+    Ps { command: String, reason: String },
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
     #[error(transparent)]

@@ -2,9 +2,11 @@
 //! stage 1 / init code as `create` (joining every namespace of the init
 //! instead of creating them, skipping the rootfs).
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
 use oci_spec::runtime::LinuxNamespaceType;
 use serde_json::Value;
 
@@ -13,7 +15,7 @@ use crate::container::{open_path, write_atomic, Created, Runtime};
 use crate::error::{Error, Result};
 use crate::init::{ExecPlan, InitPlan};
 use crate::spawn;
-use crate::state::Status;
+use crate::state::{process_start_time, State, Status};
 
 /// Options of `exec`.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct ExecOpts {
     pub ignore_paused: bool,
     /// Re-execute from a sealed copy of the binary first (command-line use).
     pub seal_exe: bool,
+    /// Existing sub-cgroups of the container's to run in (runc's
+    /// `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`).
+    pub sub_cgroups: Vec<String>,
 }
 
 const ALL_NS: [LinuxNamespaceType; 8] = [
@@ -39,6 +44,49 @@ const ALL_NS: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::Pid,
     LinuxNamespaceType::Time,
 ];
+
+/// Namespaces to join by pidfd, and by fd.
+type Join = (Option<(OwnedFd, CloneFlags)>, Vec<(CloneFlags, OwnedFd)>);
+
+/// The init's namespaces, to join through its pidfd in one setns(2) where
+/// the kernel allows (all at once, and never those of a process that got
+/// the init's pid later), else through one /proc/PID/ns/* fd each.
+fn init_namespaces(cfg: &Config, st: &State) -> Result<Join> {
+    let kinds: Vec<LinuxNamespaceType> =
+        ALL_NS.iter().copied().filter(|k| cfg.has_ns(*k)).collect();
+    let flags = kinds
+        .iter()
+        .fold(CloneFlags::empty(), |f, k| f | ns_flag(*k));
+    if !flags.is_empty() && crate::sys::pidfd_setns_supported() {
+        let pidfd = crate::sys::pidfd_open(st.pid)
+            .map_err(|e| Error::sys(format!("pidfd_open({})", st.pid), e))?;
+        // The pidfd is the init's only if the process it names started
+        // when the init did.
+        if process_start_time(st.pid) != Some(st.pid_start) {
+            return Err(Error::CannotExec {
+                id: st.id.clone(),
+                status: Status::Stopped.as_str(),
+            });
+        }
+        tracing::debug!(
+            "exec: joining the namespaces of pid {} through a pidfd",
+            st.pid
+        );
+        return Ok((Some((pidfd, flags)), Vec::new()));
+    }
+    let fds = kinds
+        .iter()
+        .map(|k| {
+            let path = format!("/proc/{}/ns/{}", st.pid, ns_name(*k));
+            open_path(path.as_ref(), OFlag::O_RDONLY).map(|fd| (ns_flag(*k), fd))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    tracing::debug!(
+        "exec: joining the namespaces of pid {} through /proc",
+        st.pid
+    );
+    Ok((None, fds))
+}
 
 impl Runtime {
     /// The container's config.json as JSON (the defaults for an exec process).
@@ -58,11 +106,9 @@ impl Runtime {
             Status::Running => {}
             Status::Paused if opts.ignore_paused => {}
             _ => {
-                return Err(Error::WrongState {
+                return Err(Error::CannotExec {
                     id: opts.id.clone(),
                     status: status.as_str(),
-                    op: "exec",
-                    wanted: "running",
                 })
             }
         }
@@ -77,18 +123,18 @@ impl Runtime {
             tracing::warn!("{w}");
         }
         let process = cfg.process()?;
-        let join = ALL_NS
-            .iter()
-            .filter(|k| cfg.has_ns(**k))
-            .map(|k| {
-                let path = format!("/proc/{}/ns/{}", st.pid, ns_name(*k));
-                open_path(path.as_ref(), OFlag::O_RDONLY).map(|fd| (ns_flag(*k), fd))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let cg = libcgroups::manager_from_state(&self.cgroup_root, &st.cgroup)?;
+        let (join_pidfd, join) = init_namespaces(&cfg, &st)?;
+        let cg_state = if opts.sub_cgroups.is_empty() {
+            st.cgroup.clone()
+        } else {
+            let subs = libcgroups::parse_sub_cgroups(&opts.sub_cgroups)?;
+            libcgroups::sub_cgroup(&st.cgroup, &subs)?
+        };
+        let cg = libcgroups::manager_from_state(&self.cgroup_root, &cg_state)?;
         let plan = InitPlan {
             config: &cfg,
             join,
+            join_pidfd,
             new_user: false,
             unshare: nix::sched::CloneFlags::empty(),
             time_offsets: None,

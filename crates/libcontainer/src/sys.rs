@@ -1,5 +1,6 @@
 //! Typed wrappers for the syscalls that neither libc nor nix wrap
-//! (clone3, openat2, mount_setattr, pivot_root, close_range, capset, raw getcwd).
+//! (clone3, openat2, mount_setattr, pivot_root, close_range, capset, raw
+//! getcwd, pidfd_open).
 //!
 //! This is the only module of the crate with `unsafe` code besides the fork
 //! points in `spawn`. Each wrapper returns `nix::Result` with the raw errno.
@@ -306,6 +307,25 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
     Errno::last()
 }
 
+/// pidfd_open(2): an fd for process `pid` that keeps naming that process
+/// (never a later one with the same pid). Always close-on-exec.
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only; the kernel returns a new fd.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a new fd that nothing else owns.
+    Errno::result(ret).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether setns(2) takes a pidfd and several namespace flags at once
+/// (Linux 5.8). Probed by re-joining our own UTS namespace through our own
+/// pidfd, which changes nothing; older kernels answer EINVAL.
+pub fn pidfd_setns_supported() -> bool {
+    let Ok(fd) = pidfd_open(std::process::id() as i32) else {
+        return false;
+    };
+    nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWUTS).is_ok()
+}
+
 /// `_exit(2)`: leave a forked child without running any destructor or atexit handler.
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is always safe to call.
@@ -383,4 +403,26 @@ pub fn reexec_sealed() -> nix::Result<std::convert::Infallible> {
     // SAFETY: argv is NULL-terminated and backed by `args`; environ is the process environment.
     unsafe { libc::fexecve(mem.as_raw_fd(), argv.as_ptr(), environ) };
     Err(Errno::last())
+}
+
+#[cfg(test)]
+mod tests {
+    /// (major, minor) of the running kernel.
+    fn kernel_version() -> (u32, u32) {
+        let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = rel
+            .trim()
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
+    #[test]
+    fn pidfd_setns_is_found_from_linux_5_8_on() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: setns needs CAP_SYS_ADMIN");
+            return;
+        }
+        assert_eq!(super::pidfd_setns_supported(), kernel_version() >= (5, 8));
+    }
 }

@@ -58,6 +58,8 @@ pub struct Opts {
     pub cwd: Option<PathBuf>,
     /// Skip the `--root` flag.
     pub no_root: bool,
+    /// Extra environment variables of the runtime.
+    pub env: Vec<(String, String)>,
 }
 
 /// A runtime invocation that is still running.
@@ -155,6 +157,7 @@ impl Runtime {
             cmd.arg("--root").arg(&self.root);
         }
         cmd.args(args);
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(fs::File::create(&out).unwrap());
         cmd.stderr(fs::File::create(&err).unwrap());
         cmd.stdin(if opts.stdin.is_some() {

@@ -65,18 +65,23 @@ pub fn ns_name(kind: LinuxNamespaceType) -> &'static str {
 impl Config {
     /// Read `<bundle>/config.json` and validate it.
     pub fn load(bundle: &Path) -> Result<Config> {
+        let (mut raw, bundle) = Config::read(bundle)?;
+        Config::from_value(&mut raw, bundle)
+    }
+
+    /// Read `<bundle>/config.json` as JSON; also the absolute bundle path.
+    pub fn read(bundle: &Path) -> Result<(Value, PathBuf)> {
         let bundle = std::path::absolute(bundle).map_err(|e| Error::io("resolve", bundle, e))?;
         let path = bundle.join("config.json");
         let text = std::fs::read(&path).map_err(|source| Error::ReadConfig {
             path: path.clone(),
             source,
         })?;
-        let mut raw: Value =
-            serde_json::from_slice(&text).map_err(|source| Error::ParseConfig {
-                path: path.clone(),
-                source,
-            })?;
-        Config::from_value(&mut raw, bundle)
+        let raw: Value = serde_json::from_slice(&text).map_err(|source| Error::ParseConfig {
+            path: path.clone(),
+            source,
+        })?;
+        Ok((raw, bundle))
     }
 
     /// Validate an already parsed config.json.

@@ -28,6 +28,9 @@ pub struct InitPlan<'a> {
     pub config: &'a Config,
     /// Namespaces to join (user first), already opened.
     pub join: Vec<(CloneFlags, OwnedFd)>,
+    /// A pidfd of a process and the namespaces of it to join in one
+    /// setns(2) (Linux 5.8), before `join`.
+    pub join_pidfd: Option<(OwnedFd, CloneFlags)>,
     pub new_user: bool,
     /// Namespaces to unshare after the user namespace.
     pub unshare: CloneFlags,
@@ -85,6 +88,12 @@ fn run_stage1(plan: &InitPlan, chan: &Channel) -> StepResult {
         std::fs::write(f, "0").map_err(|e| format!("join cgroup {}: {e}", f.display()))?;
     }
     let mut joined_user = false;
+    if let Some((pidfd, flags)) = &plan.join_pidfd {
+        errno_ctx(setns(pidfd.as_fd(), *flags), || {
+            format!("setns(pidfd, {flags:?})")
+        })?;
+        joined_user = flags.contains(CloneFlags::CLONE_NEWUSER);
+    }
     for (flag, fd) in &plan.join {
         errno_ctx(setns(fd.as_fd(), *flag), || {
             format!("setns({})", ns_label(*flag))

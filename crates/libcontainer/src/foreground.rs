@@ -1,9 +1,9 @@
-//! A process in the foreground (`run` without -d, `exec`): forward
-//! signals, copy the terminal when there is one, wait for its status.
+//! A container process in the caller's foreground (`run`, `exec` without
+//! detaching): signals forwarded, the pty copied to and from the caller's
+//! terminal, the exit status waited for. Shared by hull and hullctl.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use anyhow::{bail, Result};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -11,7 +11,9 @@ use nix::sys::termios;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-/// Puts the host terminal in raw mode; restores it when dropped.
+use crate::error::{Error, Result};
+
+/// Puts the caller's terminal in raw mode; restores it when dropped.
 pub struct RawMode {
     saved: Option<termios::Termios>,
 }
@@ -46,6 +48,7 @@ pub fn copy(from: &impl AsFd, to: &impl AsFd) -> bool {
     }
 }
 
+/// Writes all of `data`; false on an error.
 pub fn write_all(to: &impl AsFd, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         match nix::unistd::write(to, data) {
@@ -66,7 +69,8 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Blocks the signals to forward (all that can be) and opens a signalfd.
+/// Blocks every signal that can be forwarded and opens a signalfd for
+/// them. Call before the fork, so the exit of a short process is not missed.
 pub fn catch_signals() -> Result<SignalFd> {
     let mut set = SigSet::all();
     for s in [
@@ -79,22 +83,40 @@ pub fn catch_signals() -> Result<SignalFd> {
     ] {
         set.remove(s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
-    Ok(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?)
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(|e| Error::sys("sigprocmask", e))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::sys("signalfd", e))
+}
+
+/// One more fd to watch; `on_ready` runs when it is readable and says
+/// whether to keep watching it.
+pub struct Watch<'a> {
+    pub fd: BorrowedFd<'a>,
+    pub on_ready: &'a mut dyn FnMut() -> bool,
+}
+
+/// What to supervise: the process, its pty, whether the caller's stdin
+/// goes to the pty.
+pub struct Foreground<'a> {
+    pub pid: i32,
+    pub signals: &'a SignalFd,
+    pub master: Option<&'a OwnedFd>,
+    pub input: bool,
 }
 
 fn sync_winsize(master: &OwnedFd) {
-    if let Ok((rows, cols)) = libcontainer::sys::get_winsize(std::io::stdin().as_fd()) {
-        let _ = libcontainer::sys::set_winsize(master.as_fd(), rows, cols);
+    if let Ok((rows, cols)) = crate::sys::get_winsize(std::io::stdin().as_fd()) {
+        let _ = crate::sys::set_winsize(master.as_fd(), rows, cols);
     }
 }
 
-/// Forwards signals (and copies the pty, from stdin too if `input`)
-/// until `pid` exits; its status.
-pub fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>, input: bool) -> Result<i32> {
+/// Forwards signals (and copies the pty, and serves `watch`) until the
+/// process exits; its status in the shell's convention.
+pub fn supervise(f: &Foreground, mut watch: Option<Watch>) -> Result<i32> {
+    let (pid, master) = (f.pid, f.master);
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    let mut stdin_open = master.is_some() && input;
+    let mut stdin_open = master.is_some() && f.input;
     if let Some(m) = master {
         sync_winsize(m);
     }
@@ -104,16 +126,17 @@ pub fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>, input: bool
         }
     }
     loop {
-        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let Some(m) = master {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-            if stdin_open {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-            }
-        }
+        let mut fds = vec![PollFd::new(f.signals.as_fd(), PollFlags::POLLIN)];
+        let mut add = |fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            fds.len() - 1
+        };
+        let watch_at = watch.as_ref().map(|w| add(w.fd));
+        let master_at = master.map(|m| add(m.as_fd()));
+        let stdin_at = (master.is_some() && stdin_open).then(|| add(stdin.as_fd()));
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => bail!("poll: {e}"),
+            Err(e) => return Err(Error::sys("poll", e)),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds
@@ -121,19 +144,21 @@ pub fn supervise(pid: i32, sfd: &SignalFd, master: Option<&OwnedFd>, input: bool
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        if let (Some(true), Some(m)) = (ready.get(2), master) {
-            if !copy(&stdin, m) {
-                stdin_open = false;
-            }
+        let is_ready = |at: Option<usize>| at.is_some_and(|i| ready[i]);
+        if is_ready(stdin_at) && !copy(&stdin, master.expect("stdin is polled with a pty")) {
+            stdin_open = false;
         }
-        if let (Some(true), Some(m)) = (ready.get(1), master) {
+        if is_ready(master_at) {
             // EIO once the container closed its side: keep waiting for the exit.
-            let _ = copy(m, &stdout);
+            let _ = copy(master.expect("the pty is polled"), &stdout);
+        }
+        if is_ready(watch_at) && !watch.as_mut().is_some_and(|w| (w.on_ready)()) {
+            watch = None;
         }
         if !ready[0] {
             continue;
         }
-        let Ok(Some(info)) = sfd.read_signal() else {
+        let Ok(Some(info)) = f.signals.read_signal() else {
             continue;
         };
         let sig = info.ssi_signo as i32;
