@@ -14,8 +14,26 @@ fn v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
+/// The container's own directory below the mount: on v1 the runtime
+/// mounts each controller's cgroup there; on v2 the mount shows the
+/// hierarchy from the cgroup namespace's root, which without a namespace
+/// of the container's own is the host's, so /proc/self/cgroup says where.
+fn own_dir() -> String {
+    if !v2() {
+        return String::new();
+    }
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        })
+        .map(|p| p.trim_end_matches('/').to_string())
+        .unwrap_or_default()
+}
+
 fn read(file: &str) -> Result<String, String> {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/{file}"))
+    std::fs::read_to_string(format!("/sys/fs/cgroup{}/{file}", own_dir()))
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("{file}: {e}"))
 }
