@@ -143,6 +143,16 @@ fn process(c: &Config) -> Result<()> {
     if p.args().iter().flatten().any(|a| a.contains('\0')) {
         return Err(Error::config("process.args", "contains a NUL byte"));
     }
+    // config.md: duplicated rlimits of the same type MUST be an error.
+    let rlimits = p.rlimits().as_deref().unwrap_or(&[]);
+    for (i, r) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|o| o.typ() == r.typ()) {
+            return Err(Error::config(
+                format!("process.rlimits[{i}]"),
+                format!("{:?} is listed twice", r.typ()),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -491,6 +501,14 @@ mod tests {
             (
                 "annotations",
                 Box::new(|v| v["annotations"] = json!({"": "x"})),
+            ),
+            (
+                "process.rlimits[1]",
+                Box::new(|v| {
+                    v["process"]["rlimits"] = json!([
+                        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+                        {"type": "RLIMIT_CORE", "soft": 1, "hard": 1}])
+                }),
             ),
             (
                 "linux.seccomp.syscalls[0].names",
