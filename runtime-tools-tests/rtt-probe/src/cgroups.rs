@@ -206,10 +206,17 @@ fn resources_v2(r: &Value, t: &mut Tap) {
         let p = num(&cpu["period"]).unwrap_or(100_000);
         file(t, "cpu.quota", "cpu.max", format!("{q} {p}"));
     }
-    if let Some(s) = num(&cpu["shares"]) {
-        // The conversion runc and crun use.
-        let w = 1 + ((s - 2) * 9999) / 262_142;
-        file(t, "cpu.shares", "cpu.weight", w.to_string());
+    if let Some(s) = num(&cpu["shares"]).filter(|s| *s >= 2) {
+        // The spec leaves the conversion to the runtime: take the linear
+        // one of runc 1.1/1.2 and the quadratic one of crun and later runc.
+        let linear = 1 + ((s - 2) * 9999) / 262_142;
+        let l = (s as f64).log2();
+        let quadratic = 10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0).ceil() as i64;
+        let got = read("cpu.weight").ok().and_then(|w| w.parse::<i64>().ok());
+        t.ok(
+            got == Some(linear) || got == Some(quadratic),
+            format!("cpu.shares {s} -> cpu.weight {got:?} (runc {linear} or crun {quadratic})"),
+        );
     }
     if let Some(v) = num(&cpu["burst"]) {
         file(t, "cpu.burst", "cpu.max.burst", v.to_string());
