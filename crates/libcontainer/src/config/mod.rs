@@ -103,6 +103,9 @@ impl Config {
             .root()
             .as_ref()
             .ok_or_else(|| Error::config("root", "missing"))?;
+        if root.path().as_os_str().is_empty() {
+            return Err(Error::config("root.path", "missing"));
+        }
         let rootfs = bundle.join(root.path());
         if !rootfs.is_dir() {
             return Err(Error::config(

@@ -173,10 +173,21 @@ fn hostname(c: &Config) -> Result<()> {
 
 fn id_mappings(c: &Config) -> Result<()> {
     let linux = c.spec.linux().as_ref();
-    let has_maps = linux.is_some_and(|l| {
-        l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-    });
+    let uid = linux.is_some_and(|l| l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()));
+    let gid = linux.is_some_and(|l| l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()));
+    // config.md: each MUST be specified along with the other.
+    if uid != gid {
+        let (field, other) = if uid {
+            ("linux.gidMappings", "linux.uidMappings")
+        } else {
+            ("linux.uidMappings", "linux.gidMappings")
+        };
+        return Err(Error::config(
+            field,
+            format!("missing, while {other} is set"),
+        ));
+    }
+    let has_maps = uid;
     let new_user = c.new_ns.contains(super::ns_flag(Ns::User));
     if has_maps && !new_user {
         return Err(Error::config(
@@ -502,6 +513,18 @@ mod tests {
                 "annotations",
                 Box::new(|v| v["annotations"] = json!({"": "x"})),
             ),
+            (
+                "linux.gidMappings",
+                Box::new(|v| {
+                    v["linux"]["namespaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"type": "user"}));
+                    v["linux"]["uidMappings"] =
+                        json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                }),
+            ),
+            ("root.path", Box::new(|v| v["root"] = json!({}))),
             (
                 "process.rlimits[1]",
                 Box::new(|v| {
