@@ -258,7 +258,21 @@ impl Manager for Cgroup {
             let Some((dir, w)) = self.target(&s)? else {
                 continue;
             };
-            let path = dir.join(&w.file);
+            let mut path = dir.join(&w.file);
+            if matches!(
+                w.file.as_str(),
+                "blkio.weight" | "blkio.weight_device" | "blkio.leaf_weight"
+            ) && !path.exists()
+            {
+                // CFQ's files, else BFQ's; with neither scheduler the
+                // weight is skipped with a warning, as runc does.
+                let bfq = dir.join(w.file.replace("blkio.", "blkio.bfq."));
+                if !bfq.exists() {
+                    tracing::warn!("{}: no {} on this host, skipped", s.field, w.file);
+                    continue;
+                }
+                path = bfq;
+            }
             if w.file == "memory.memsw.limit_in_bytes" || w.file == "memory.kmem.tcp.limit_in_bytes"
             {
                 if !path.exists() {
