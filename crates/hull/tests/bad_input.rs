@@ -105,19 +105,25 @@ fn relative_cwd() {
     reject(&t, &b, &["cwd"]);
 }
 
+/// config-linux.md: a file already at a device's path that does not
+/// match the requested device MUST be an error.
 #[test]
-fn relative_mount_destination() {
-    // runc 1.1 accepts relative destinations (as relative to the rootfs);
-    // the spec requires an absolute path.
+fn existing_file_at_device_path() {
+    // runc 1.1 keeps whatever is there.
     if is_runc() {
         return;
     }
-    let t = Ctx::new("relative_mount_dest");
+    let t = Ctx::new("existing_file_at_device");
     let mut b = t.bundle();
+    b.writable_rootfs();
     b.args(&["true"]);
-    b.mount("mnt/a", "tmpfs", "tmpfs", &[]);
+    fs::write(b.rootfs_path().join("mnt/notadevice"), "x").unwrap();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/mnt/notadevice", "type": "c", "major": 1, "minor": 3}),
+    );
     b.write();
-    reject(&t, &b, &["mnt/a", "destination"]);
+    reject(&t, &b, &["/mnt/notadevice"]);
 }
 
 #[test]
@@ -277,6 +283,24 @@ fn exec_errors_use_runc_words() {
         let out = t.create(&b);
         assert_eq!(out.status, 1, "{out:?}");
         assert!(out.stderr.contains(words), "{arg0}: {out:?}");
+        t.assert_nothing_left(&b);
+    }
+}
+
+/// The init's error reaches the user even when it exits while the runtime
+/// is still sending to it (EPIPE, ECONNRESET on the socket): the failure is
+/// timing-dependent, so create a few times.
+#[test]
+fn init_error_is_reported_whatever_the_timing() {
+    let t = Ctx::new("init_error_timing");
+    for _ in 0..25 {
+        let mut b = t.bundle();
+        b.args(&["true"]);
+        b.mount("/mnt/a", "bind", "/no/such/source", &["bind"]);
+        b.write();
+        let o = t.exec(&["create", "--bundle", b.path(), &b.id]);
+        o.fails();
+        assert!(o.stderr.contains("/no/such/source"), "{}", o.stderr);
         t.assert_nothing_left(&b);
     }
 }

@@ -169,3 +169,108 @@ fn failing_poststart_hook_on_start() {
     t.assert_nothing_left(&b);
     assert_eq!(read(ctl.join("log")), "poststop\n");
 }
+
+/// runtime.md: a failed prestart, createRuntime or createContainer hook
+/// continues the lifecycle at step 12 (destroy) and 13 (poststop hooks).
+#[test]
+fn poststop_runs_when_a_create_hook_fails() {
+    let t = Ctx::new("poststop_on_create_failure");
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let ctl = t.subdir(&format!("ctl-{kind}"));
+        let host = ctl.to_str().unwrap();
+        let mut b = t.bundle();
+        b.args(&["true"]);
+        b.push(
+            &format!("/hooks/{kind}"),
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+        );
+        b.push("/hooks/poststop", recording_hook("poststop", host));
+        t.create(&b).fails();
+        t.exec(&["delete", "--force", &b.id]);
+        t.assert_nothing_left(&b);
+        assert_eq!(read(ctl.join("log")), "poststop\n", "{kind}");
+    }
+}
+
+/// runtime.md: a failing poststop hook is a warning; the hooks after it
+/// still run and delete succeeds.
+#[test]
+fn failing_poststop_hook_does_not_stop_the_next() {
+    let t = Ctx::new("failing_poststop");
+    let ctl = t.subdir("ctl");
+    let host = ctl.to_str().unwrap();
+    let mut b = t.bundle();
+    b.args(&["true"]);
+    b.push(
+        "/hooks/poststop",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]}),
+    );
+    b.push("/hooks/poststop", recording_hook("poststop", host));
+    // `run` deletes the container when the process exits.
+    t.run(&b).ok();
+    t.assert_nothing_left(&b);
+    // runc 1.1 stops at the first failing poststop hook.
+    if !is_runc() {
+        assert_eq!(read(ctl.join("log")), "poststop\n");
+    }
+}
+
+/// runtime.md: a failing startContainer hook makes `start` fail, and the
+/// user program does not run.
+#[test]
+fn failing_startcontainer_hook_fails_start() {
+    // runc 1.1 runs them after `start` has returned success.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("failing_startcontainer");
+    let ctl = t.subdir("ctl");
+    let mut b = t.bundle();
+    b.mount("/mnt/ctl", "bind", ctl.to_str().unwrap(), &["rbind"]);
+    b.sh("echo ran > /mnt/ctl/ran; sleep 1000");
+    b.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}),
+    );
+    t.create(&b).ok();
+    let o = t.exec(&["start", &b.id]);
+    o.fails();
+    assert!(o.stderr.contains("startContainer"), "{}", o.stderr);
+    t.wait_status(&b.id, "stopped");
+    assert!(!ctl.join("ran").exists(), "the user program ran");
+    t.exec(&["delete", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+/// config.md: poststart hooks run after the user program is executed (the
+/// hook finds it in /proc), even when startContainer hooks take a while.
+#[test]
+fn poststart_runs_after_the_user_program_is_executed() {
+    // runc 1.1 runs poststart hooks during create.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("poststart_after_exec");
+    let ctl = t.subdir("ctl");
+    let host = ctl.to_str().unwrap();
+    let mut b = t.bundle();
+    b.args(&["sleep", "1000"]);
+    b.push(
+        "/hooks/startContainer",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.3"], "env": [HOOK_ENV]}),
+    );
+    let check = format!(
+        "pid=$(sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); tr '\\0' ' ' < /proc/$pid/cmdline > {host}/cmdline"
+    );
+    b.push(
+        "/hooks/poststart",
+        json!({"path": "/bin/sh", "args": ["sh", "-c", check], "env": [HOOK_ENV]}),
+    );
+    t.create(&b).ok();
+    t.exec(&["start", &b.id]).ok();
+    assert_eq!(read(ctl.join("cmdline")), "sleep 1000 ");
+    t.exec(&["kill", &b.id, "KILL"]).ok();
+    t.wait_status(&b.id, "stopped");
+    t.exec(&["delete", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}

@@ -137,6 +137,16 @@ fn tmpfs_mount_with_options() {
 }
 
 #[test]
+fn relative_mount_destination_is_relative_to_root() {
+    // config.md: a relative destination MUST be interpreted as relative to "/".
+    let t = Ctx::new("relative_mount_dest");
+    let mut b = t.bundle();
+    b.mount("mnt/a", "tmpfs", "tmpfs", &[]);
+    let out = run_sh(&t, &mut b, "grep ' /mnt/a ' /proc/mounts");
+    assert!(out.contains(" /mnt/a tmpfs "), "{out}");
+}
+
+#[test]
 fn bind_mount_host_dir() {
     let t = Ctx::new("bind_mount");
     let share = t.subdir("share");
@@ -270,6 +280,102 @@ fn custom_device() {
 }
 
 #[test]
+fn fifo_and_unbuffered_devices() {
+    let t = Ctx::new("fifo_device");
+    let mut b = t.bundle();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullfifo", "type": "p", "fileMode": 0o600}),
+    );
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullu", "type": "u", "major": 1, "minor": 3, "fileMode": 0o666}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "stat -c '%F %a' /dev/hullfifo; stat -c '%F %t:%T' /dev/hullu",
+    );
+    assert_eq!(out, "fifo 600\ncharacter special file 1:3\n");
+}
+
+/// A device listed in linux.devices is opened only if the devices cgroup
+/// rules allow it, as with runc: no rule is added for it.
+#[test]
+fn listed_device_follows_the_cgroup_rules() {
+    let t = Ctx::new("listed_device_rules");
+    let mut b = t.bundle();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/hullloop", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        "cat /dev/hullloop 2>&1 | grep -c 'Operation not permitted'",
+    );
+    assert_eq!(out.trim(), "1", "{out}");
+}
+
+/// config-linux.md: the device rules apply in their order, so a deny after
+/// a wider allow takes that device out of it (on cgroup v1 too).
+#[test]
+fn device_deny_inside_allow() {
+    // runc 1.1 refuses the config on cgroup v1 ("cannot punch hole").
+    if is_runc() && !cgroup2() {
+        return;
+    }
+    let t = Ctx::new("device_deny_inside_allow");
+    let mut b = t.bundle();
+    for (path, minor) in [("/dev/hullloop", 237), ("/dev/hullfuse", 229)] {
+        b.push(
+            "/linux/devices",
+            json!({"path": path, "type": "c", "major": 10, "minor": minor, "fileMode": 0o666}),
+        );
+    }
+    b.set(
+        "/linux/resources/devices",
+        json!([{"allow": false, "access": "rwm"},
+               {"allow": true, "type": "c", "major": 10, "access": "rwm"},
+               {"allow": false, "type": "c", "major": 10, "minor": 237, "access": "rwm"}]),
+    );
+    let out = run_sh(
+        &t,
+        &mut b,
+        ": < /dev/hullfuse && echo fuse-ok; (: < /dev/hullloop) 2>&1 | grep -c 'not permitted'",
+    );
+    assert_eq!(out, "fuse-ok\n1\n");
+}
+
+/// An existing node of the requested device is made again with the
+/// requested mode and owner.
+#[test]
+fn existing_device_node_is_replaced() {
+    // runc 1.1 keeps the existing node, mode and owner unchanged.
+    if is_runc() {
+        return;
+    }
+    let t = Ctx::new("existing_device");
+    let mut b = t.bundle();
+    b.writable_rootfs();
+    let node = b.rootfs_path().join("mnt/hullnull");
+    nix::sys::stat::mknod(
+        &node,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    b.push(
+        "/linux/devices",
+        json!({"path": "/mnt/hullnull", "type": "c", "major": 1, "minor": 3,
+               "fileMode": 0o640, "uid": 1000, "gid": 1000}),
+    );
+    let out = run_sh(&t, &mut b, "stat -c '%a %u:%g' /mnt/hullnull");
+    assert_eq!(out, "640 1000:1000\n");
+}
+
+#[test]
 fn sysctl_in_new_netns() {
     let t = Ctx::new("sysctl");
     let host_before = read("/proc/sys/net/ipv4/ip_forward");
@@ -355,6 +461,75 @@ fn device_cgroup_denies_unlisted_devices() {
     let out = run_sh(&t, &mut b, "head -c1 /dev/hostkmsg >/dev/null 2>/dev/shm/e; cat /dev/shm/e; echo x > /dev/null && echo null-ok");
     assert!(out.contains("Operation not permitted"), "{out}");
     assert!(out.contains("null-ok"), "{out}");
+}
+
+/// linux.rootfsPropagation is the propagation of the container's root
+/// mount. The rootfs sits on a shared mount of its own, so that a slave
+/// root has a master and mounts made for the container could leak back.
+#[test]
+fn rootfs_propagation() {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    if is_runc() {
+        // runc 1.1 leaves the root mount private whatever is asked.
+        return;
+    }
+    let t = Ctx::new("rootfs_propagation");
+    for (mode, want) in [
+        ("shared", "shared:"),
+        ("slave", "master:"),
+        ("private", ""),
+        ("unbindable", "unbindable"),
+    ] {
+        let mut b = t.bundle();
+        let dir = b.dir.join("rootfs");
+        fs::create_dir_all(&dir).unwrap();
+        mount(
+            Some("tmpfs"),
+            &dir,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        mount(
+            None::<&str>,
+            &dir,
+            None::<&str>,
+            MsFlags::MS_SHARED,
+            None::<&str>,
+        )
+        .unwrap();
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(rootfs().join("."))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        b.set("/root", json!({"path": "rootfs", "readonly": false}));
+        b.set("/linux/rootfsPropagation", json!(mode));
+        b.sh("grep ' / / ' /proc/self/mountinfo");
+        let o = t.run(&b);
+        let host_mounts = read("/proc/self/mountinfo")
+            .lines()
+            .filter(|l| l.contains(dir.to_str().unwrap()))
+            .count();
+        let _ = umount2(&dir, MntFlags::MNT_DETACH);
+        o.ok();
+        let line = o.stdout.trim();
+        let fields: Vec<&str> = line
+            .split(" - ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .skip(6)
+            .collect();
+        match want {
+            "" => assert!(fields.is_empty(), "{mode}: {line}"),
+            w => assert!(fields.iter().any(|f| f.starts_with(w)), "{mode}: {line}"),
+        }
+        assert_eq!(host_mounts, 1, "{mode}: container mounts reached the host");
+    }
 }
 
 /// A veth pair on the host (this kernel may have no dummy driver), the

@@ -153,6 +153,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Msg, RecvError> {
         let mut buf = vec![0u8; MAX_MSG];
         let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut reset_seen = false;
         let (len, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
@@ -162,6 +163,10 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(Errno::EINTR) => continue,
+                // A peer that exited with our message unread resets the
+                // socket; the error is reported once, before what the peer
+                // sent (its Error message) is read.
+                Err(Errno::ECONNRESET) if !reset_seen => reset_seen = true,
                 Err(e) => return Err(RecvError::Sys(e)),
                 Ok(m) => {
                     let mut fd = None;

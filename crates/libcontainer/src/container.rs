@@ -9,7 +9,7 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxNamespaceType, LinuxResources};
+use oci_spec::runtime::{Hooks, LinuxDeviceCgroup, LinuxNamespaceType, LinuxResources};
 
 use crate::config::{ns_flag, Config};
 use crate::error::{Error, Result};
@@ -57,11 +57,15 @@ pub struct Runtime {
     pub cgroup_root: CgroupRoot,
 }
 
-/// Undoes a half-done create: cgroup and state dir.
+/// Undoes a half-done create: cgroup and state dir, then the poststop
+/// hooks once the lifecycle has begun (runtime.md: a failed create
+/// continues at step 12, destroy, and 13, poststop).
 struct CreateGuard<'a> {
     store: &'a Store,
     id: &'a str,
     cgroup: Option<Box<dyn Manager>>,
+    /// The hooks and the state JSON they get.
+    poststop: Option<(Option<Hooks>, Vec<u8>)>,
     armed: bool,
 }
 
@@ -75,32 +79,25 @@ impl Drop for CreateGuard<'_> {
             let _ = cg.destroy();
         }
         let _ = self.store.remove(self.id);
+        if let Some((hooks, state)) = &self.poststop {
+            warn_poststop(hooks.as_ref(), state);
+        }
     }
 }
 
-/// The devices cgroup rules runc applies: the config's, then allow rules for
-/// `linux.devices`, then the default allowed devices.
-pub(crate) fn device_rules(cfg: &Config, resources: Option<&LinuxResources>) -> LinuxResources {
+/// poststop hooks: each runs; a failure is a warning (runtime.md step 13).
+fn warn_poststop(hooks: Option<&Hooks>, state: &[u8]) {
+    for e in hooks::run_each(hooks, "poststop", state) {
+        tracing::warn!("{e}");
+    }
+}
+
+/// The devices cgroup rules runc applies: the config's, then the default
+/// allowed devices. `linux.devices` entries get no rule of their own: the
+/// config's rules decide, in their order, whether they can be opened.
+pub(crate) fn device_rules(resources: Option<&LinuxResources>) -> LinuxResources {
     let mut r = resources.cloned().unwrap_or_default();
     let mut rules: Vec<LinuxDeviceCgroup> = r.devices().clone().unwrap_or_default();
-    for d in cfg
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let rule: LinuxDeviceCgroup = serde_json::from_value(serde_json::json!({
-            "allow": true,
-            "type": d.typ().as_str(),
-            "major": d.major(),
-            "minor": d.minor(),
-            "access": "rwm",
-        }))
-        .expect("device rule from a valid device");
-        rules.push(rule);
-    }
     rules.extend(libcgroups::default_allowed_devices());
     r.set_devices(Some(rules));
     r
@@ -210,6 +207,7 @@ impl Runtime {
             store: &self.store,
             id: &opts.id,
             cgroup: None,
+            poststop: None,
             armed: true,
         };
         if opts.notify_socket.is_some() {
@@ -225,10 +223,7 @@ impl Runtime {
         )?;
         cg.create()?;
         let cg = &**guard.cgroup.insert(cg);
-        cg.apply(&device_rules(
-            &cfg,
-            linux.and_then(|l| l.resources().as_ref()),
-        ))?;
+        cg.apply(&device_rules(linux.and_then(|l| l.resources().as_ref())))?;
 
         let fifo = dir.join(EXEC_FIFO);
         nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
@@ -291,6 +286,10 @@ impl Runtime {
             paused: false,
             started: false,
         };
+        guard.poststop = Some((
+            cfg.spec.hooks().clone(),
+            serde_json::to_vec(&state.oci_json(Status::Stopped)).expect("state serializes"),
+        ));
         let cgroup_fd = match cg.clone_into() {
             Some(d) => Some(open_path(&d, OFlag::O_PATH | OFlag::O_DIRECTORY)?),
             None => None,
@@ -372,39 +371,53 @@ impl Runtime {
         }
         let fifo = self.store.dir(id).join(EXEC_FIFO);
         let fd = open_path(&fifo, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        // Init writes one byte once we opened the fifo, then keeps its end
-        // open until execve: the byte lets it go, end-of-file says the user
-        // process runs (or init died).
-        let mut got_byte = false;
-        loop {
-            let mut buf = [0u8; 1];
-            match nix::unistd::read(&fd, &mut buf) {
-                Ok(1) => got_byte = true,
-                Ok(_) if got_byte => break,
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(Error::sys(format!("read {}", fifo.display()), e)),
-            }
-            if process_start_time(st.pid) != Some(st.pid_start) {
-                if got_byte {
-                    break; // executed and already exited
-                }
-                return Err(Error::Init(format!(
-                    "container {id:?} init exited before start"
-                )));
-            }
-            let pfd =
-                nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&fd), nix::poll::PollFlags::POLLIN);
-            let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(20u8));
-        }
+        let failed = self.await_exec(id, &st, &fd, &fifo)?;
         let _ = std::fs::remove_file(&fifo);
         st.started = true;
         self.store.save(&st)?;
+        if let Some(e) = failed {
+            let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            return Err(e);
+        }
         let json = serde_json::to_vec(&st.oci_json(Status::Running)).expect("state serializes");
         if let Err(e) = hooks::run(st.hooks.as_ref(), "poststart", &json) {
             let _ = kill(Pid::from_raw(st.pid), Signal::SIGKILL);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The start side of exec.fifo. The init opens it for writing (which
+    /// waits for us), writes one byte, runs the startContainer hooks and
+    /// execs; the write end is close-on-exec, so end of file means the user
+    /// program runs (poststart hooks may go), and anything written after the
+    /// byte is the init's error (a failed hook or execve).
+    fn await_exec(&self, id: &str, st: &State, fd: &OwnedFd, fifo: &Path) -> Result<Option<Error>> {
+        let mut opened = false;
+        let mut said = Vec::new();
+        loop {
+            let mut buf = [0u8; 512];
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) if opened => break,
+                Ok(n) if n > 0 && !opened => {
+                    opened = true;
+                    said.extend_from_slice(&buf[1..n]);
+                }
+                Ok(n) => said.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(Error::sys(format!("read {}", fifo.display()), e)),
+            }
+            if !opened && process_start_time(st.pid) != Some(st.pid_start) {
+                return Err(Error::Init(format!(
+                    "container {id:?} init exited before start"
+                )));
+            }
+            let pfd =
+                nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN);
+            let _ = nix::poll::poll(&mut [pfd], nix::poll::PollTimeout::from(20u8));
+        }
+        Ok((!said.is_empty())
+            .then(|| Error::Init(String::from_utf8_lossy(&said).trim_end().to_string())))
     }
 
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
@@ -461,9 +474,7 @@ impl Runtime {
             cg.destroy()?;
         }
         let json = serde_json::to_vec(&st.oci_json(Status::Stopped)).expect("state serializes");
-        if let Err(e) = hooks::run(st.hooks.as_ref(), "poststop", &json) {
-            tracing::warn!("{e}");
-        }
+        warn_poststop(st.hooks.as_ref(), &json);
         self.store.remove(id)
     }
 

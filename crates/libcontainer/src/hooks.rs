@@ -98,6 +98,15 @@ pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
         .try_for_each(|h| run_one(kind, h, state))
 }
 
+/// Run every hook of `kind`, each even when one before it failed (as
+/// poststop hooks run: a failure is a warning); returns the failures.
+pub fn run_each(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Vec<Error> {
+    list(hooks, kind)
+        .iter()
+        .filter_map(|h| run_one(kind, h, state).err())
+        .collect()
+}
+
 /// Hooks that run inside the container (createContainer, startContainer).
 pub fn run_in_container(cfg: &Config, kind: &str, state: &[u8]) -> Result<()> {
     run(cfg.spec.hooks().as_ref(), kind, state)

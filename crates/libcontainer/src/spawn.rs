@@ -51,6 +51,19 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Send to the children. When they have gone (EPIPE), the error they sent
+/// before exiting is still queued on the socket: report that, not EPIPE.
+fn send(ours: &Channel, msg: &Msg) -> Result<()> {
+    match ours.send(msg) {
+        Ok(()) => Ok(()),
+        Err(e @ (nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET)) => match ours.recv() {
+            Ok(Msg::Error(text)) => Err(Error::Init(text)),
+            _ => Err(Error::sys("send", e)),
+        },
+        Err(e) => Err(Error::sys("send", e)),
+    }
+}
+
 fn init_err(e: impl std::fmt::Display) -> Error {
     Error::Init(e.to_string())
 }
@@ -86,16 +99,14 @@ pub fn spawn(
     };
     drop(theirs);
     let mut guard = ChildGuard { pids: vec![pid1] };
-    ours.send(&Msg::Proceed)
-        .map_err(|e| Error::sys("send", e))?;
+    send(&ours, &Msg::Proceed)?;
     if plan.new_user {
         ours.expect("UserNsReady").map_err(init_err)?;
         if let Some(m) = maps {
             write_map(pid1, "uid_map", &m.uid)?;
             write_map(pid1, "gid_map", &m.gid)?;
         }
-        ours.send(&Msg::Proceed)
-            .map_err(|e| Error::sys("send", e))?;
+        send(&ours, &Msg::Proceed)?;
     }
     let pid = match ours.expect("InitPid").map_err(init_err)? {
         Msg::InitPid(p) => p,
@@ -114,15 +125,13 @@ pub fn spawn(
         (parent.join_cgroup)(pid)?;
     }
     (parent.setup)(pid)?;
-    ours.send(&Msg::Proceed)
-        .map_err(|e| Error::sys("send", e))?;
+    send(&ours, &Msg::Proceed)?;
     let mut console = None;
     loop {
         match ours.recv() {
             Ok(Msg::RunHooks) => {
                 let state = (parent.on_hooks)(pid)?;
-                ours.send(&Msg::HookState(state))
-                    .map_err(|e| Error::sys("send", e))?;
+                send(&ours, &Msg::HookState(state))?;
             }
             Ok(Msg::Console(fd)) => console = Some(fd),
             Ok(Msg::SeccompFd(fd)) => (parent.on_seccomp)(pid, fd)?,

@@ -86,6 +86,7 @@ impl Config {
 
     /// Validate an already parsed config.json.
     pub fn from_value(raw: &mut Value, bundle: PathBuf) -> Result<Config> {
+        validate::oci_version(raw)?;
         let mut warnings = Vec::new();
         let caps_raw = raw
             .get_mut("process")

@@ -144,13 +144,9 @@ fn recursive_option(opt: &str) -> Option<(bool, u64)> {
 impl MountPlan {
     pub fn from_spec(m: &Mount, index: usize, bundle: &Path) -> Result<MountPlan> {
         let field = format!("mounts[{index}]");
-        let dest = m.destination();
-        if !dest.is_absolute() {
-            return Err(Error::config(
-                format!("{field}.destination"),
-                format!("{:?} must be an absolute path", dest),
-            ));
-        }
+        // config.md: a relative destination MUST be interpreted as
+        // relative to "/" (runc accepts it the same way).
+        let dest = Path::new("/").join(m.destination());
         let fstype = m.typ().clone().unwrap_or_default();
         let mut flags = MsFlags::empty();
         let mut cleared = MsFlags::empty();
@@ -214,7 +210,7 @@ impl MountPlan {
             (_, s) => s.clone(),
         };
         Ok(MountPlan {
-            dest: clean_abs(dest),
+            dest: clean_abs(&dest),
             kind,
             fstype,
             source,
@@ -275,9 +271,9 @@ mod tests {
     }
 
     #[test]
-    fn relative_destination_is_refused() {
-        let e = plan(r#"{"destination":"data","type":"tmpfs"}"#).unwrap_err();
-        assert!(e.to_string().contains("mounts[0].destination"), "{e}");
+    fn relative_destination_is_relative_to_root() {
+        let p = plan(r#"{"destination":"data/../mnt/x","type":"tmpfs"}"#).unwrap();
+        assert_eq!(p.dest, Path::new("/mnt/x"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ type Check = fn(&Config) -> Result<()>;
 const CHECKS: &[Check] = &[
     mount_namespace,
     process,
+    hooks,
+    annotations,
     hostname,
     id_mappings,
     sysctl,
@@ -24,6 +26,88 @@ const CHECKS: &[Check] = &[
 
 pub fn check(config: &Config) -> Result<()> {
     CHECKS.iter().try_for_each(|c| c(config))
+}
+
+/// config.md: `ociVersion` is REQUIRED and MUST be in SemVer v2.0.0
+/// format. Checked on the raw JSON: the parsed spec fills in a default.
+pub fn oci_version(raw: &serde_json::Value) -> Result<()> {
+    match raw.get("ociVersion") {
+        None => Err(Error::config("ociVersion", "missing")),
+        Some(serde_json::Value::String(v)) if is_semver(v) => Ok(()),
+        Some(v) => Err(Error::config(
+            "ociVersion",
+            format!("{v} is not a SemVer 2.0.0 version"),
+        )),
+    }
+}
+
+/// MAJOR.MINOR.PATCH, then an optional `-pre.release` and `+build`.
+fn is_semver(v: &str) -> bool {
+    let (v, build) = match v.split_once('+') {
+        Some((v, b)) => (v, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match v.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (v, None),
+    };
+    let numeric = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p == "0" || !p.starts_with('0'))
+    };
+    let ident =
+        |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| numeric(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || numeric(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
+}
+
+/// config.md hooks: `path` MUST be absolute; `timeout`, if set, MUST be
+/// greater than zero.
+fn hooks(c: &Config) -> Result<()> {
+    for kind in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
+        for (i, h) in crate::hooks::list(c.spec.hooks().as_ref(), kind)
+            .iter()
+            .enumerate()
+        {
+            if !h.path().is_absolute() {
+                return Err(Error::config(
+                    format!("hooks.{kind}[{i}].path"),
+                    format!("{:?} must be an absolute path", h.path()),
+                ));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(Error::config(
+                    format!("hooks.{kind}[{i}].timeout"),
+                    "must be greater than zero",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// config.md annotations: keys MUST NOT be an empty string.
+fn annotations(c: &Config) -> Result<()> {
+    if c.spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(""))
+    {
+        return Err(Error::config("annotations", "a key is the empty string"));
+    }
+    Ok(())
 }
 
 /// The rootfs is assembled with mounts that must not reach the host.
@@ -384,17 +468,80 @@ mod tests {
                 Box::new(|v| v["root"]["path"] = json!("/does/not/exist")),
             ),
             (
-                "mounts[0].destination",
-                Box::new(|v| v["mounts"] = json!([{"destination": "rel", "type": "tmpfs"}])),
-            ),
-            (
                 "process.capabilities",
                 Box::new(|v| v["process"]["capabilities"] = json!({"bounding": "CAP_KILL"})),
+            ),
+            (
+                "ociVersion",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("ociVersion");
+                }),
+            ),
+            ("ociVersion", Box::new(|v| v["ociVersion"] = json!("1.0"))),
+            (
+                "hooks.prestart[0].path",
+                Box::new(|v| v["hooks"] = json!({"prestart": [{"path": "bin/true"}]})),
+            ),
+            (
+                "hooks.poststop[0].timeout",
+                Box::new(|v| {
+                    v["hooks"] = json!({"poststop": [{"path": "/bin/true", "timeout": 0}]})
+                }),
+            ),
+            (
+                "annotations",
+                Box::new(|v| v["annotations"] = json!({"": "x"})),
+            ),
+            (
+                "linux.seccomp.syscalls[0].names",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]})
+                }),
+            ),
+            (
+                "linux.seccomp.syscalls[0].errnoRet",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]})
+                }),
+            ),
+            (
+                "linux.seccomp.defaultErrnoRet",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] =
+                        json!({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1})
+                }),
+            ),
+            (
+                "linux.seccomp.listenerMetadata",
+                Box::new(|v| {
+                    v["linux"]["seccomp"] =
+                        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "m"})
+                }),
             ),
         ];
         for (field, edit) in cases {
             let err = error_with(edit).unwrap_or_else(|| panic!("{field}: accepted"));
             assert!(err.contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn semver() {
+        for ok in [
+            "1.0.2",
+            "1.0.2-dev",
+            "1.2.0-rc.1+build.5",
+            "0.0.0",
+            "10.20.30-alpha-1",
+        ] {
+            assert!(super::is_semver(ok), "{ok}");
+        }
+        for bad in [
+            "1.0", "1.0.2.3", "01.0.0", "1.0.0-", "1.0.0-01", "v1.0.0", "", "1.0.0+",
+        ] {
+            assert!(!super::is_semver(bad), "{bad}");
         }
     }
 

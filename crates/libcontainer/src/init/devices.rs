@@ -22,6 +22,9 @@ struct Node {
     mode: u32,
     uid: u32,
     gid: u32,
+    /// From linux.devices: a file already at the path must be the same
+    /// device (config-linux.md); a default device replaces whatever is there.
+    requested: bool,
 }
 
 const DEFAULTS: &[(&str, u64, u64)] = &[
@@ -56,6 +59,7 @@ fn nodes(cfg: &Config) -> StepResult<Vec<Node>> {
                 mode: 0o666,
                 uid: 0,
                 gid: 0,
+                requested: false,
             });
         }
     }
@@ -88,6 +92,7 @@ fn nodes(cfg: &Config) -> StepResult<Vec<Node>> {
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            requested: true,
         });
     }
     Ok(out)
@@ -122,6 +127,13 @@ fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> StepResult {
     let mode = Mode::from_bits_truncate(n.mode);
     let mut r = mknodat(dirfd, name, n.kind, mode, dev);
     if r == Err(nix::errno::Errno::EEXIST) {
+        if n.requested && !same_device(dirfd, name, n) {
+            return Err(format!(
+                "linux.devices: {} already exists and is not the requested device",
+                n.path.display()
+            ));
+        }
+        // The same device with another mode or owner: made again as asked.
         let _ = nix::unistd::unlinkat(dirfd, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         r = mknodat(dirfd, name, n.kind, mode, dev);
     }
@@ -145,6 +157,17 @@ fn make_node(root: &OwnedFd, n: &Node, userns: bool) -> StepResult {
         ),
         || format!("chmod {}", n.path.display()),
     )
+}
+
+/// True if `name` in `dir` is a node of `n`'s type (and numbers).
+fn same_device(dir: &OwnedFd, name: &std::ffi::OsStr, n: &Node) -> bool {
+    let Ok(st) = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+    else {
+        return false;
+    };
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    kind == n.kind
+        && (n.kind == SFlag::S_IFIFO || st.st_rdev == nix::sys::stat::makedev(n.major, n.minor))
 }
 
 /// Create the device nodes and /dev symlinks inside `root`.

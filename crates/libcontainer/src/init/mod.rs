@@ -9,6 +9,7 @@
 mod copy_up;
 mod devices;
 mod process;
+mod propagation;
 mod rootfs;
 mod sched;
 
@@ -220,21 +221,36 @@ fn run_stage2(plan: &InitPlan, chan: &Channel) -> StepResult<Never> {
         "prctl(PDEATHSIG)".into()
     })?;
     chan.send(&Msg::Ready).map_err(|e| format!("send: {e}"))?;
-    // Held until execve closes it: `start` waits for that to run poststart.
-    let _exec_fifo = match &plan.state_dir {
+    let fifo = match &plan.state_dir {
         Some(dir) => Some(process::wait_for_start(dir)?),
         None => None,
     };
-    if let Some(state) = &hook_state {
-        // The parent sent the state while creating; by now the container
-        // is created, as startContainer hooks expect.
-        let mut v: serde_json::Value =
-            serde_json::from_slice(state).map_err(|e| format!("hook state: {e}"))?;
-        v["status"] = "created".into();
-        let state = serde_json::to_vec(&v).map_err(|e| format!("hook state: {e}"))?;
-        crate::hooks::run_in_container(cfg, "startContainer", &state).map_err(|e| e.to_string())?;
+    let err = match start_container(plan, hook_state.as_deref()) {
+        Ok(()) => match process::exec(plan, &exec) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    if let Some(fd) = &fifo {
+        // `start` is reading: it reports this as the error of the start.
+        let _ = nix::unistd::write(fd, err.as_bytes());
     }
-    process::exec(plan, &exec)
+    Err(err)
+}
+
+/// startContainer hooks, in the container once it is started.
+fn start_container(plan: &InitPlan, hook_state: Option<&[u8]>) -> StepResult {
+    let Some(state) = hook_state else {
+        return Ok(());
+    };
+    // The parent sent the state while creating; by now the container
+    // is created, as startContainer hooks expect.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(state).map_err(|e| format!("hook state: {e}"))?;
+    v["status"] = "created".into();
+    let state = serde_json::to_vec(&v).map_err(|e| format!("hook state: {e}"))?;
+    crate::hooks::run_in_container(plan.config, "startContainer", &state).map_err(|e| e.to_string())
 }
 
 /// NUL-terminated copy of a Rust string prepared before use in the child.

@@ -320,10 +320,9 @@ pub fn resolve(exec: &ExecPlan) -> StepResult<CString> {
     ))
 }
 
-/// Block until `start` opens exec.fifo, then tell it we are going. The
-/// returned fd is close-on-exec: keep it open until execve, and `start`
-/// sees end-of-file exactly when the user process has been executed (or
-/// init died), which is when poststart hooks may run.
+/// Block until `start` opens exec.fifo, then tell it we are going. The fd
+/// stays open (close-on-exec) until execve: `start` waits for its end, and
+/// reads our error from it if we fail before.
 pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult<OwnedFd> {
     let r = nix::fcntl::openat(
         state_dir,
@@ -333,7 +332,8 @@ pub fn wait_for_start(state_dir: &OwnedFd) -> StepResult<OwnedFd> {
     );
     let fd = errno_ctx(r, || "open exec fifo".into())?;
     let r = nix::unistd::write(&fd, b"0");
-    errno_ctx(r, || "write exec fifo".into()).map(|_| fd)
+    errno_ctx(r, || "write exec fifo".into())?;
+    Ok(fd)
 }
 
 fn reset_signals() {

@@ -289,16 +289,6 @@ fn mount_cgroup(root: &OwnedFd, m: &MountPlan, plan: &InitPlan) -> StepResult {
     after_mount(root, m)
 }
 
-fn root_propagation(plan: &InitPlan) -> MsFlags {
-    plan.config
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(crate::config::mounts::propagation_option)
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC)
-}
-
 /// Everything up to and including pivot_root. Returns the state JSON for
 /// in-container hooks when the parent ran hooks.
 pub fn prepare(plan: &InitPlan, chan: &Channel) -> StepResult<Option<Vec<u8>>> {
@@ -307,14 +297,7 @@ pub fn prepare(plan: &InitPlan, chan: &Channel) -> StepResult<Option<Vec<u8>>> {
     if cfg.new_ns.contains(nix::sched::CloneFlags::CLONE_NEWNS)
         || cfg.has_ns(oci_spec::runtime::LinuxNamespaceType::Mount)
     {
-        do_mount(
-            None,
-            "/",
-            None,
-            root_propagation(plan),
-            None,
-            Path::new("/"),
-        )?;
+        super::propagation::before_rootfs(cfg)?;
     }
     let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
     do_mount(Some(&rootfs), &rootfs, None, bind, None, &cfg.rootfs)?;
@@ -356,6 +339,7 @@ pub fn prepare(plan: &InitPlan, chan: &Channel) -> StepResult<Option<Vec<u8>>> {
     } else {
         pivot(&cfg.rootfs)?;
     }
+    super::propagation::after_pivot(cfg)?;
     Ok(state)
 }
 

@@ -74,6 +74,36 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
         .map(|i| table[i].1)
 }
 
+/// Actions that return an errno (`errnoRet` applies to them only).
+fn takes_errno(a: A) -> bool {
+    matches!(a, A::ScmpActErrno | A::ScmpActTrace)
+}
+
+/// The MUSTs of config-linux.md "Seccomp" a profile can break.
+fn validate(s: &LinuxSeccomp) -> Result<()> {
+    if s.default_errno_ret().is_some() && !takes_errno(s.default_action()) {
+        return Err(Error::config(
+            "linux.seccomp.defaultErrnoRet",
+            format!("{:?} does not return an errno", s.default_action()),
+        ));
+    }
+    for (i, sc) in s.syscalls().iter().flatten().enumerate() {
+        if sc.names().is_empty() {
+            return Err(Error::config(
+                format!("linux.seccomp.syscalls[{i}].names"),
+                "must contain at least one entry",
+            ));
+        }
+        if sc.errno_ret().is_some() && !takes_errno(sc.action()) {
+            return Err(Error::config(
+                format!("linux.seccomp.syscalls[{i}].errnoRet"),
+                format!("{:?} does not return an errno", sc.action()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The ABIs a filter covers on one kind of host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -104,6 +134,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
 /// Compile `linux.seccomp` for `target` (x86_64: with its x86 and x32
 /// compat ABIs when the profile lists them).
 pub fn compile_for(s: &LinuxSeccomp, target: Target) -> Result<Filter> {
+    validate(s)?;
     let listener = listener_of(s)?;
     let default_errno = s.default_errno_ret().unwrap_or(libc::EPERM as u32);
     let default = action(
