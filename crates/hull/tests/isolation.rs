@@ -634,6 +634,20 @@ fn net_device_errors_name_the_device_and_leave_nothing() {
         dummy.on_host(),
         "a device that could not move stays on the host"
     );
+
+    // One good device and one missing (sorted after it): all are checked
+    // before anything moves.
+    let mut b = t.bundle();
+    b.set(
+        "/linux/netDevices",
+        json!({"hulltd1": {"name": "ctr1"}, "hullzzz9": {}}),
+    );
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("hullzzz9"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+    assert!(dummy.on_host(), "the good device did not move");
 }
 
 #[test]
