@@ -558,7 +558,7 @@ impl Dummy {
             return None;
         }
         let d = Dummy(name.into());
-        let o = ip(&["addr", "add", addr, "dev", name]);
+        let o = ip(&["addr", "add", addr, "brd", "+", "dev", name]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         Some(d)
     }
@@ -598,6 +598,7 @@ fn net_devices_move_with_their_addresses_and_come_up() {
         "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname",
     );
     assert!(out.contains("10.213.7.1/24"), "address kept: {out}");
+    assert!(out.contains("brd 10.213.7.255"), "broadcast kept: {out}");
     assert!(out.contains(",UP") || out.contains("<UP"), "set up: {out}");
     assert!(out.contains("nohostname"), "renamed: {out}");
     // A virtual device dies with the namespace, its peer with it (the

@@ -24,6 +24,7 @@ const IFLA_NET_NS_PID: u16 = 19;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
 const IFA_FLAGS: u16 = 8;
 const IFA_F_PERMANENT: u32 = 0x80;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -35,6 +36,8 @@ struct Addr {
     prefix: u8,
     local: Vec<u8>,
     address: Vec<u8>,
+    broadcast: Option<Vec<u8>>,
+    flags: u32,
 }
 
 /// A NETLINK_ROUTE socket of the calling thread's network namespace.
@@ -178,6 +181,8 @@ impl Netlink {
                     .map(|v| v.to_vec())
                     .unwrap_or(address.clone()),
                 address,
+                broadcast: a.get(&IFA_BROADCAST).map(|v| v.to_vec()),
+                flags: fl,
             });
         }
         Ok(out)
@@ -213,6 +218,10 @@ impl Netlink {
         body.extend_from_slice(&(index as u32).to_ne_bytes());
         attr(&mut body, IFA_LOCAL, &a.local);
         attr(&mut body, IFA_ADDRESS, &a.address);
+        if let Some(b) = &a.broadcast {
+            attr(&mut body, IFA_BROADCAST, b);
+        }
+        attr(&mut body, IFA_FLAGS, &a.flags.to_ne_bytes());
         let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
         self.request(libc::RTM_NEWADDR, flags, &body).map(drop)
     }
