@@ -368,18 +368,26 @@ impl Manager for Cgroup {
     }
 
     fn destroy(&self) -> Result<()> {
+        // Every hierarchy is tried; the first failure is reported.
+        let mut first = Ok(());
         for d in &self.state.dirs {
             for p in d.created.iter().rev() {
-                if *p == d.path {
-                    rmdir_retry(p)?;
+                let r = if *p == d.path {
+                    rmdir_retry(p)
                 } else {
                     // A parent we made may hold another container's cgroup
                     // by now: then it is theirs to remove.
-                    rmdir_parent(p)?;
+                    rmdir_parent(p)
+                };
+                if let Err(e) = r {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                    break; // its parents cannot go either
                 }
             }
         }
-        Ok(())
+        first
     }
 
     fn state(&self) -> CgroupState {
