@@ -590,13 +590,25 @@ fn net_devices_move_with_their_addresses_and_come_up() {
     let Some(dummy) = Dummy::new("hulltd0", "10.213.7.1/24") else {
         return;
     };
+    let Some(templated) = Dummy::new("hulltd2", "10.213.9.1/24") else {
+        return;
+    };
     let mut b = t.bundle();
-    b.set("/linux/netDevices", json!({"hulltd0": {"name": "ctr7"}}));
+    b.set(
+        "/linux/netDevices",
+        json!({"hulltd0": {"name": "ctr7"}, "hulltd2": {"name": "tpl%d"}}),
+    );
     let out = run_sh(
         &t,
         &mut b,
-        "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname",
+        "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname; ip addr show tpl0",
     );
+    // A %d template: the kernel picks the name, the address follows.
+    assert!(
+        out.contains("tpl0") && out.contains("10.213.9.1/24"),
+        "{out}"
+    );
+    assert!(!templated.on_host());
     assert!(out.contains("10.213.7.1/24"), "address kept: {out}");
     assert!(out.contains("brd 10.213.7.255"), "broadcast kept: {out}");
     assert!(out.contains(",UP") || out.contains("<UP"), "set up: {out}");

@@ -152,6 +152,17 @@ impl Netlink {
             .ok_or(Errno::ENODEV)
     }
 
+    /// The indexes of every link of this namespace.
+    fn link_indexes(&mut self) -> nix::Result<Vec<i32>> {
+        let body = ifinfo(0, 0, 0);
+        let answers = self.request(libc::RTM_GETLINK, libc::NLM_F_DUMP as u16, &body)?;
+        Ok(answers
+            .iter()
+            .filter(|(t, b)| *t == libc::RTM_NEWLINK && b.len() >= IFINFO)
+            .map(|(_, b)| i32::from_ne_bytes(b[4..8].try_into().unwrap()))
+            .collect())
+    }
+
     /// Permanent addresses of global scope on `index` (what moves with it).
     fn permanent_addrs(&mut self, index: i32) -> nix::Result<Vec<Addr>> {
         let body = vec![0u8; IFADDR];
@@ -313,6 +324,13 @@ fn move_one(
     addrs: &[Addr],
 ) -> Result<()> {
     let sys = |what: String| move |e: Errno| Error::sys(what, e);
+    let template = name.contains('%');
+    let before = if template {
+        ctr.link_indexes()
+            .map_err(sys(format!("{f}: list links")))?
+    } else {
+        Vec::new()
+    };
     host.move_to(index, pid, name).map_err(|e| match e {
         Errno::EEXIST | Errno::ENFILE => Error::config(
             f,
@@ -320,10 +338,16 @@ fn move_one(
         ),
         e => Error::sys(format!("{f}: move into the container"), e),
     })?;
-    // With a %d template the kernel chose the name: find it by index
-    // (kept across the move unless it is taken there).
-    let idx = if name.contains('%') {
-        index
+    // With a %d template the kernel chose the name: the device is the
+    // link that was not there before (its index may have changed too).
+    let idx = if template {
+        let after = ctr
+            .link_indexes()
+            .map_err(sys(format!("{f}: list links")))?;
+        *after
+            .iter()
+            .find(|i| !before.contains(i))
+            .ok_or_else(|| Error::sys(format!("{f}: find the moved device"), Errno::ENODEV))?
     } else {
         ctr.link_index(name)
             .map_err(sys(format!("{f}: find {name:?} in the container")))?
