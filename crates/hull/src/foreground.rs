@@ -50,7 +50,10 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
             bail!("cannot allocate a tty without --console-socket when the runtime detaches");
         }
         let init_start = libcontainer::state::process_start_time(created.pid).unwrap_or(0);
-        rt.start(&opts.id)?;
+        if let Err(e) = rt.start(&opts.id) {
+            let _ = rt.delete(&opts.id, true);
+            return Err(e.into());
+        }
         if let Some(n) = notify {
             n.relay(created.pid, init_start, created.pid)?;
         }
@@ -70,14 +73,20 @@ pub fn run(rt: &Runtime, opts: &CreateOpts, detach: bool, keep: bool) -> Result<
     };
     // The container's READY goes to the caller; we are the process the
     // caller watches, as with runc.
-    let mut relay = |n: &NotifySocket| match n.read_ready() {
-        Some(line) => {
+    // After READY the socket stays bound: later messages (STATUS=,
+    // WATCHDOG=) are read and dropped, so a sender never blocks on a full
+    // queue.
+    let mut relayed = false;
+    let mut relay = |n: &NotifySocket| {
+        // Reads every waiting datagram (up to a READY= line).
+        let line = n.read_ready();
+        if let (false, Some(line)) = (relayed, line) {
             if let Err(e) = n.notify_host(&line, std::process::id() as i32) {
                 tracing::warn!("{e}");
             }
-            false
+            relayed = true;
         }
-        None => true,
+        true
     };
     let mut on_ready = || notify.as_ref().is_some_and(&mut relay);
     let watch = notify.as_ref().map(|n| Watch {

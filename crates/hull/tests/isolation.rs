@@ -558,7 +558,7 @@ impl Dummy {
             return None;
         }
         let d = Dummy(name.into());
-        let o = ip(&["addr", "add", addr, "dev", name]);
+        let o = ip(&["addr", "add", addr, "brd", "+", "dev", name]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         Some(d)
     }
@@ -590,14 +590,27 @@ fn net_devices_move_with_their_addresses_and_come_up() {
     let Some(dummy) = Dummy::new("hulltd0", "10.213.7.1/24") else {
         return;
     };
+    let Some(templated) = Dummy::new("hulltd2", "10.213.9.1/24") else {
+        return;
+    };
     let mut b = t.bundle();
-    b.set("/linux/netDevices", json!({"hulltd0": {"name": "ctr7"}}));
+    b.set(
+        "/linux/netDevices",
+        json!({"hulltd0": {"name": "ctr7"}, "hulltd2": {"name": "tpl%d"}}),
+    );
     let out = run_sh(
         &t,
         &mut b,
-        "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname",
+        "ip addr show ctr7; ip link show hulltd0 2>&1 || echo nohostname; ip addr show tpl0",
     );
+    // A %d template: the kernel picks the name, the address follows.
+    assert!(
+        out.contains("tpl0") && out.contains("10.213.9.1/24"),
+        "{out}"
+    );
+    assert!(!templated.on_host());
     assert!(out.contains("10.213.7.1/24"), "address kept: {out}");
+    assert!(out.contains("brd 10.213.7.255"), "broadcast kept: {out}");
     assert!(out.contains(",UP") || out.contains("<UP"), "set up: {out}");
     assert!(out.contains("nohostname"), "renamed: {out}");
     // A virtual device dies with the namespace, its peer with it (the
@@ -634,6 +647,20 @@ fn net_device_errors_name_the_device_and_leave_nothing() {
         dummy.on_host(),
         "a device that could not move stays on the host"
     );
+
+    // One good device and one missing (sorted after it): all are checked
+    // before anything moves.
+    let mut b = t.bundle();
+    b.set(
+        "/linux/netDevices",
+        json!({"hulltd1": {"name": "ctr1"}, "hullzzz9": {}}),
+    );
+    b.args(&["true"]);
+    let o = t.run(&b);
+    o.fails();
+    assert!(o.stderr.contains("hullzzz9"), "{}", o.stderr);
+    t.assert_nothing_left(&b);
+    assert!(dummy.on_host(), "the good device did not move");
 }
 
 #[test]

@@ -143,6 +143,9 @@ pub enum Cmd {
         /// Prefix each line with its time.
         #[arg(short, long)]
         timestamps: bool,
+        /// Only the last N lines of what is logged so far.
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
     },
     /// Run a command in a running container.
     #[command(after_help = "Example:\n  hullctl exec -it web sh")]

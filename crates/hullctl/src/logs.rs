@@ -21,6 +21,8 @@ pub struct Record {
 
 pub struct Writer {
     file: File,
+    /// Per stream, the start of a UTF-8 character cut by the last read.
+    held: Vec<(String, Vec<u8>)>,
 }
 
 impl Writer {
@@ -31,12 +33,33 @@ impl Writer {
             .mode(0o640)
             .open(path)
             .with_context(|| format!("open {}", path.display()))?;
-        Ok(Writer { file })
+        Ok(Writer {
+            file,
+            held: Vec::new(),
+        })
     }
 
     /// Writes `data` as records, one per line (the rest as a partial one).
     pub fn write(&mut self, stream: &str, data: &[u8]) {
-        let text = String::from_utf8_lossy(data);
+        let slot = match self.held.iter().position(|(s, _)| s == stream) {
+            Some(i) => i,
+            None => {
+                self.held.push((stream.to_string(), Vec::new()));
+                self.held.len() - 1
+            }
+        };
+        let mut bytes = std::mem::take(&mut self.held[slot].1);
+        bytes.extend_from_slice(data);
+        // A character cut at the end of this read waits for the next one.
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            if e.error_len().is_none() {
+                self.held[slot].1 = bytes.split_off(e.valid_up_to());
+            }
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&bytes);
         let time = libcontainer::time::now_rfc3339(true);
         let mut out = Vec::new();
         for piece in text.split_inclusive('\n') {
@@ -100,9 +123,16 @@ fn print(records: &[Record], timestamps: bool) {
 
 /// Prints the log; with `follow`, keeps printing until `running` says no
 /// (and then what came last).
-pub fn show(path: &Path, timestamps: bool, follow: bool, running: impl Fn() -> bool) -> Result<()> {
+pub fn show(
+    path: &Path,
+    timestamps: bool,
+    follow: bool,
+    tail: Option<usize>,
+    running: impl Fn() -> bool,
+) -> Result<()> {
     let (recs, mut pos) = read_from(path, 0)?;
-    print(&recs, timestamps);
+    let skip = tail.map_or(0, |n| recs.len().saturating_sub(n));
+    print(&recs[skip..], timestamps);
     if !follow {
         return Ok(());
     }
@@ -122,6 +152,20 @@ pub fn show(path: &Path, timestamps: bool, follow: bool, running: impl Fn() -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_cut_between_reads_is_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ctr.log");
+        let mut w = Writer::open(&p).unwrap();
+        let text = "héllo €\n".as_bytes();
+        w.write("stdout", &text[..2]); // "h" and half of "é"
+        w.write("stdout", &text[2..9]); // cuts "€"
+        w.write("stdout", &text[9..]);
+        let (recs, _) = read_from(&p, 0).unwrap();
+        let all: String = recs.iter().map(|r| r.log.as_str()).collect();
+        assert_eq!(all, "héllo €\n");
+    }
 
     #[test]
     fn records_round_trip_with_partial_lines() {

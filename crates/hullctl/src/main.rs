@@ -168,7 +168,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             container,
             follow,
             timestamps,
-        } => ok(ps::logs(&ctx, &container, follow, timestamps)),
+            tail,
+        } => ok(ps::logs(&ctx, &container, follow, timestamps, tail)),
         Cmd::Exec(a) => exec::exec(&ctx, &a),
         Cmd::Stop { time, containers } => {
             each(&containers, true, |n| containers::stop(&ctx, n, time))

@@ -32,7 +32,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::ctx::{write_json, Ctx, Exit, MonitorInfo};
+use crate::ctx::{read_json, write_json, Ctx, Exit, MonitorInfo};
 use crate::logs;
 use crate::sys::{self, Forked};
 use libcontainer::foreground::exit_code;
@@ -249,6 +249,10 @@ impl Supervisor<'_> {
             }
             self.check_init();
             if let Some(c) = self.code {
+                if deadline.is_none() {
+                    // Recorded at once: the drain below may be cut short.
+                    record_exit(self.ctx, self.id, c)?;
+                }
                 let d = *deadline.get_or_insert_with(|| Instant::now() + DRAIN);
                 if self.streams.is_empty() || Instant::now() > d {
                     return finish(self.ctx, self.id, c);
@@ -350,14 +354,24 @@ impl Supervisor<'_> {
 
 /// Records the exit and releases what the container held.
 fn finish(ctx: &Ctx, id: &str, code: Option<i32>) -> Result<()> {
+    record_exit(ctx, id, code)?;
+    release(ctx, id)
+}
+
+/// Writes exit.json, unless it holds a code already and `code` is none
+/// (a keeper taking over after the monitor recorded the exit).
+fn record_exit(ctx: &Ctx, id: &str, code: Option<i32>) -> Result<()> {
+    let path = ctx.file(id, "exit.json");
+    if code.is_none() && read_json::<Exit>(&path).is_some_and(|e| e.code.is_some()) {
+        return Ok(());
+    }
     write_json(
-        &ctx.file(id, "exit.json"),
+        &path,
         &Exit {
             code,
             finished_at: libcontainer::time::now_rfc3339(true),
         },
-    )?;
-    release(ctx, id)
+    )
 }
 
 /// Deletes the runtime state, unmounts the rootfs, and with `--rm`

@@ -133,11 +133,17 @@ pub fn ps(ctx: &Ctx, all: bool, quiet: bool, format: Option<&str>) -> Result<()>
     Ok(())
 }
 
-pub fn logs(ctx: &Ctx, query: &str, follow: bool, timestamps: bool) -> Result<()> {
+pub fn logs(
+    ctx: &Ctx,
+    query: &str,
+    follow: bool,
+    timestamps: bool,
+    tail: Option<usize>,
+) -> Result<()> {
     let rec = ctx.container(query)?;
     let id = rec.id.clone();
     let path = ctx.file(&id, "ctr.log");
-    crate::logs::show(&path, timestamps, follow, || {
+    crate::logs::show(&path, timestamps, follow, tail, || {
         matches!(
             ctx.status(&id),
             Status::Running | Status::Paused | Status::Created

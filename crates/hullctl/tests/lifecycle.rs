@@ -32,6 +32,7 @@ fn create_start_restart_and_autoremove() {
     h.ok(&["start", "c"]);
     assert_eq!(h.ok(&["wait", "c"]), "2\n");
     assert_eq!(h.ok(&["logs", "c"]), "run\nrun\n");
+    assert_eq!(h.ok(&["logs", "--tail", "1", "c"]), "run\n");
 
     h.ok(&[
         "run",

@@ -258,7 +258,21 @@ impl Manager for Cgroup {
             let Some((dir, w)) = self.target(&s)? else {
                 continue;
             };
-            let path = dir.join(&w.file);
+            let mut path = dir.join(&w.file);
+            if matches!(
+                w.file.as_str(),
+                "blkio.weight" | "blkio.weight_device" | "blkio.leaf_weight"
+            ) && !path.exists()
+            {
+                // CFQ's files, else BFQ's; with neither scheduler the
+                // weight is skipped with a warning, as runc does.
+                let bfq = dir.join(w.file.replace("blkio.", "blkio.bfq."));
+                if !bfq.exists() {
+                    tracing::warn!("{}: no {} on this host, skipped", s.field, w.file);
+                    continue;
+                }
+                path = bfq;
+            }
             if w.file == "memory.memsw.limit_in_bytes" || w.file == "memory.kmem.tcp.limit_in_bytes"
             {
                 if !path.exists() {
@@ -354,18 +368,26 @@ impl Manager for Cgroup {
     }
 
     fn destroy(&self) -> Result<()> {
+        // Every hierarchy is tried; the first failure is reported.
+        let mut first = Ok(());
         for d in &self.state.dirs {
             for p in d.created.iter().rev() {
-                if *p == d.path {
-                    rmdir_retry(p)?;
+                let r = if *p == d.path {
+                    rmdir_retry(p)
                 } else {
                     // A parent we made may hold another container's cgroup
                     // by now: then it is theirs to remove.
-                    rmdir_parent(p)?;
+                    rmdir_parent(p)
+                };
+                if let Err(e) = r {
+                    if first.is_ok() {
+                        first = Err(e);
+                    }
+                    break; // its parents cannot go either
                 }
             }
         }
-        Ok(())
+        first
     }
 
     fn state(&self) -> CgroupState {

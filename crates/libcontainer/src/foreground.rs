@@ -117,6 +117,8 @@ pub fn supervise(f: &Foreground, mut watch: Option<Watch>) -> Result<i32> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut stdin_open = master.is_some() && f.input;
+    // Polled until the container's side of the pty is gone (EIO, HUP).
+    let mut master_open = master.is_some();
     if let Some(m) = master {
         sync_winsize(m);
     }
@@ -132,7 +134,7 @@ pub fn supervise(f: &Foreground, mut watch: Option<Watch>) -> Result<i32> {
             fds.len() - 1
         };
         let watch_at = watch.as_ref().map(|w| add(w.fd));
-        let master_at = master.map(|m| add(m.as_fd()));
+        let master_at = master.filter(|_| master_open).map(|m| add(m.as_fd()));
         let stdin_at = (master.is_some() && stdin_open).then(|| add(stdin.as_fd()));
         match poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
@@ -148,9 +150,9 @@ pub fn supervise(f: &Foreground, mut watch: Option<Watch>) -> Result<i32> {
         if is_ready(stdin_at) && !copy(&stdin, master.expect("stdin is polled with a pty")) {
             stdin_open = false;
         }
-        if is_ready(master_at) {
-            // EIO once the container closed its side: keep waiting for the exit.
-            let _ = copy(master.expect("the pty is polled"), &stdout);
+        if is_ready(master_at) && !copy(master.expect("the pty is polled"), &stdout) {
+            // EIO once the container closed its side: wait for the exit.
+            master_open = false;
         }
         if is_ready(watch_at) && !watch.as_mut().is_some_and(|w| (w.on_ready)()) {
             watch = None;

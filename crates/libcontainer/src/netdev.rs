@@ -21,8 +21,10 @@ const IFINFO: usize = 16;
 const IFADDR: usize = 8;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_PID: u16 = 19;
+const IFLA_NET_NS_FD: u16 = 28;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_BROADCAST: u16 = 4;
 const IFA_FLAGS: u16 = 8;
 const IFA_F_PERMANENT: u32 = 0x80;
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -34,6 +36,8 @@ struct Addr {
     prefix: u8,
     local: Vec<u8>,
     address: Vec<u8>,
+    broadcast: Option<Vec<u8>>,
+    flags: u32,
 }
 
 /// A NETLINK_ROUTE socket of the calling thread's network namespace.
@@ -122,7 +126,9 @@ impl Netlink {
                 match typ as i32 {
                     libc::NLMSG_DONE => return Ok(out),
                     libc::NLMSG_ERROR => {
-                        let code = i32::from_ne_bytes(body[..4].try_into().unwrap());
+                        let code = body.get(..4).map_or(-libc::EBADMSG, |b| {
+                            i32::from_ne_bytes(b.try_into().unwrap())
+                        });
                         return if code == 0 {
                             Ok(out)
                         } else {
@@ -146,6 +152,17 @@ impl Netlink {
             .ok_or(Errno::ENODEV)
     }
 
+    /// The indexes of every link of this namespace.
+    fn link_indexes(&mut self) -> nix::Result<Vec<i32>> {
+        let body = ifinfo(0, 0, 0);
+        let answers = self.request(libc::RTM_GETLINK, libc::NLM_F_DUMP as u16, &body)?;
+        Ok(answers
+            .iter()
+            .filter(|(t, b)| *t == libc::RTM_NEWLINK && b.len() >= IFINFO)
+            .map(|(_, b)| i32::from_ne_bytes(b[4..8].try_into().unwrap()))
+            .collect())
+    }
+
     /// Permanent addresses of global scope on `index` (what moves with it).
     fn permanent_addrs(&mut self, index: i32) -> nix::Result<Vec<Addr>> {
         let body = vec![0u8; IFADDR];
@@ -159,7 +176,9 @@ impl Netlink {
             let a = attrs(&b, IFADDR);
             let mut fl = b[2] as u32;
             if let Some(f) = a.get(&IFA_FLAGS) {
-                fl = u32::from_ne_bytes(f[..4].try_into().unwrap_or([0; 4]));
+                if let Some(b) = f.get(..4) {
+                    fl = u32::from_ne_bytes(b.try_into().unwrap());
+                }
             }
             if idx != index || b[3] != RT_SCOPE_UNIVERSE || fl & IFA_F_PERMANENT == 0 {
                 continue;
@@ -173,6 +192,8 @@ impl Netlink {
                     .map(|v| v.to_vec())
                     .unwrap_or(address.clone()),
                 address,
+                broadcast: a.get(&IFA_BROADCAST).map(|v| v.to_vec()),
+                flags: fl,
             });
         }
         Ok(out)
@@ -182,6 +203,15 @@ impl Netlink {
     fn move_to(&mut self, index: i32, pid: i32, name: &str) -> nix::Result<()> {
         let mut body = ifinfo(index, 0, 0);
         attr(&mut body, IFLA_NET_NS_PID, &(pid as u32).to_ne_bytes());
+        attr(&mut body, IFLA_IFNAME, format!("{name}\0").as_bytes());
+        self.request(libc::RTM_NEWLINK, libc::NLM_F_ACK as u16, &body)
+            .map(drop)
+    }
+
+    /// Moves `index` into the network namespace open at `ns_fd`, named `name`.
+    fn move_to_ns_fd(&mut self, index: i32, ns_fd: i32, name: &str) -> nix::Result<()> {
+        let mut body = ifinfo(index, 0, 0);
+        attr(&mut body, IFLA_NET_NS_FD, &(ns_fd as u32).to_ne_bytes());
         attr(&mut body, IFLA_IFNAME, format!("{name}\0").as_bytes());
         self.request(libc::RTM_NEWLINK, libc::NLM_F_ACK as u16, &body)
             .map(drop)
@@ -199,6 +229,10 @@ impl Netlink {
         body.extend_from_slice(&(index as u32).to_ne_bytes());
         attr(&mut body, IFA_LOCAL, &a.local);
         attr(&mut body, IFA_ADDRESS, &a.address);
+        if let Some(b) = &a.broadcast {
+            attr(&mut body, IFA_BROADCAST, b);
+        }
+        attr(&mut body, IFA_FLAGS, &a.flags.to_ne_bytes());
         let flags = (libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
         self.request(libc::RTM_NEWADDR, flags, &body).map(drop)
     }
@@ -227,8 +261,11 @@ pub fn move_devices(devices: &HashMap<String, LinuxNetDevice>, pid: i32) -> Resu
         .map_err(sys("setns back to the runtime's network namespace".into()))?;
     let mut ctr = ctr.map_err(sys("netlink socket in the container".into()))?;
 
+    // Everything is checked before anything moves: a failure half-way
+    // would leave devices in a namespace about to be destroyed.
     let mut names: Vec<&String> = devices.keys().collect();
     names.sort();
+    let mut plan = Vec::new();
     for host_name in names {
         let f = field(host_name);
         let name = devices[host_name]
@@ -243,34 +280,101 @@ pub fn move_devices(devices: &HashMap<String, LinuxNetDevice>, pid: i32) -> Resu
             .map_err(sys(format!("{f}: list addresses")))?;
         // The kernel moves first and renames after: a name taken in the
         // container would leave the device there, under its host name.
-        if !name.contains('%') && ctr.link_index(&name).is_ok() {
+        let taken = plan
+            .iter()
+            .any(|(_, n, _, _): &(String, String, i32, Vec<Addr>)| *n == name);
+        if !name.contains('%') && (taken || ctr.link_index(&name).is_ok()) {
             return Err(Error::config(
                 &f,
                 format!("a device named {name:?} exists in the container already"),
             ));
         }
-        host.move_to(index, pid, &name).map_err(|e| match e {
-            Errno::EEXIST | Errno::ENFILE => Error::config(
-                &f,
-                format!("a device named {name:?} exists in the container already"),
-            ),
-            e => Error::sys(format!("{f}: move into the container"), e),
-        })?;
-        // With a %d template the kernel chose the name: find it by index
-        // (kept across the move unless it is taken there).
-        let idx = if name.contains('%') {
-            index
-        } else {
-            ctr.link_index(&name)
-                .map_err(sys(format!("{f}: find {name:?} in the container")))?
-        };
-        for a in &addrs {
-            ctr.add_addr(idx, a)
-                .map_err(sys(format!("{f}: restore an address")))?;
+        plan.push((host_name.clone(), name, index, addrs));
+    }
+    let mut moved = Vec::new();
+    for (host_name, name, index, addrs) in &plan {
+        let r = move_one(
+            &mut host,
+            &mut ctr,
+            pid,
+            &field(host_name),
+            name,
+            *index,
+            addrs,
+        );
+        if let Err(e) = r {
+            // Back to the host those that went, under their own names.
+            for (host_name, name, addrs) in moved {
+                let _ = move_back(&mut host, &mut ctr, &own_ns, host_name, name, addrs);
+            }
+            return Err(e);
         }
-        ctr.set_up(idx).map_err(sys(format!("{f}: set up")))?;
+        moved.push((host_name, name, addrs));
     }
     Ok(())
+}
+
+fn move_one(
+    host: &mut Netlink,
+    ctr: &mut Netlink,
+    pid: i32,
+    f: &str,
+    name: &str,
+    index: i32,
+    addrs: &[Addr],
+) -> Result<()> {
+    let sys = |what: String| move |e: Errno| Error::sys(what, e);
+    let template = name.contains('%');
+    let before = if template {
+        ctr.link_indexes()
+            .map_err(sys(format!("{f}: list links")))?
+    } else {
+        Vec::new()
+    };
+    host.move_to(index, pid, name).map_err(|e| match e {
+        Errno::EEXIST | Errno::ENFILE => Error::config(
+            f,
+            format!("a device named {name:?} exists in the container already"),
+        ),
+        e => Error::sys(format!("{f}: move into the container"), e),
+    })?;
+    // With a %d template the kernel chose the name: the device is the
+    // link that was not there before (its index may have changed too).
+    let idx = if template {
+        let after = ctr
+            .link_indexes()
+            .map_err(sys(format!("{f}: list links")))?;
+        *after
+            .iter()
+            .find(|i| !before.contains(i))
+            .ok_or_else(|| Error::sys(format!("{f}: find the moved device"), Errno::ENODEV))?
+    } else {
+        ctr.link_index(name)
+            .map_err(sys(format!("{f}: find {name:?} in the container")))?
+    };
+    for a in addrs {
+        ctr.add_addr(idx, a)
+            .map_err(sys(format!("{f}: restore an address")))?;
+    }
+    ctr.set_up(idx).map_err(sys(format!("{f}: set up")))
+}
+
+/// Undoes `move_one` (best effort, on a failed create).
+fn move_back(
+    host: &mut Netlink,
+    ctr: &mut Netlink,
+    own_ns: &std::fs::File,
+    host_name: &str,
+    name: &str,
+    addrs: &[Addr],
+) -> nix::Result<()> {
+    let idx = ctr.link_index(name)?;
+    ctr.move_to_ns_fd(idx, own_ns.as_raw_fd(), host_name)?;
+    let index = host.link_index(host_name)?;
+    for a in addrs {
+        host.add_addr(index, a)?;
+    }
+    host.set_up(index)
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ pub fn detect(path: &Path) -> Result<Format> {
 /// Imports `path` (any format) under `name`; a layout or archive that
 /// names its image needs no `name`.
 pub fn import(store: &Store, path: &Path, name: Option<&str>) -> Result<ImageRecord> {
+    let _ingesting = store.ingest_guard()?;
     match detect(path)? {
         Format::OciLayout => import_oci_layout(store, path, name),
         Format::OciArchive => {

@@ -53,6 +53,7 @@ pub fn pull(
     opts: &PullOptions,
 ) -> Result<PullReport> {
     let r = Reference::parse(reference)?;
+    let _ingesting = store.ingest_guard()?;
     let want = opts.platform.clone().unwrap_or_else(Platform::host);
     let report = Reporter::new(opts.progress);
     let mut digests = Vec::new();

@@ -45,7 +45,8 @@ fn parse_args() -> Result<Args, String> {
         known_gaps: None,
         probe: PathBuf::from("target/release/rtt-probe"),
         busybox: PathBuf::from("/bin/busybox"),
-        work: PathBuf::from("/run/rtt"),
+        // One directory per run, so runs side by side do not collide.
+        work: PathBuf::from(format!("/run/rtt-{}", std::process::id())),
         list: false,
         verbose: false,
         filters: vec![],
@@ -189,6 +190,13 @@ fn main() -> ExitCode {
     }
 
     print_table(&selected, &columns);
+    drop(suite);
+    if args
+        .work
+        .starts_with(format!("/run/rtt-{}", std::process::id()))
+    {
+        let _ = std::fs::remove_dir_all(&args.work);
+    }
     if failed_hard {
         ExitCode::FAILURE
     } else {

@@ -89,7 +89,11 @@ pub fn from_spec(p: &LinuxMemoryPolicy) -> Result<MemPolicy> {
     for n in &nodes {
         nodemask[n / bits] |= 1 << (n % bits);
     }
-    let maxnode = (nodemask.len() * bits) as libc::c_ulong;
+    // The kernel reads maxnode - 1 bits (libnuma passes one more too).
+    let maxnode = match nodemask.len() {
+        0 => 0,
+        n => (n * bits + 1) as libc::c_ulong,
+    };
     Ok(MemPolicy {
         mode: mode | flags,
         nodemask,
@@ -114,7 +118,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.mode, 3 | 1 << 15);
         assert_eq!(p.nodemask, vec![0b1000_1111, 1 << 6]);
-        assert_eq!(p.maxnode, 128);
+        assert_eq!(p.maxnode, 129);
         let d = policy(serde_json::json!({"mode": "MPOL_DEFAULT"})).unwrap();
         assert_eq!((d.mode, d.maxnode), (0, 0));
         assert!(policy(serde_json::json!({"mode": "MPOL_PREFERRED"})).is_ok());

@@ -242,8 +242,17 @@ pub fn compile_for(s: &LinuxSeccomp, target: Target) -> Result<Filter> {
             F::SeccompFilterFlagWaitKillableRecv => 1 << 5,
         };
     }
+    const TSYNC_ESRCH: u32 = 1 << 4;
+    const WAIT_KILLABLE_RECV: u32 = 1 << 5;
     if listener.is_some() {
         flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
+        // The kernel takes TSYNC with a listener only with TSYNC_ESRCH.
+        if flags & libc::SECCOMP_FILTER_FLAG_TSYNC as u32 != 0 {
+            flags |= TSYNC_ESRCH;
+        }
+    } else {
+        // Meaningful (and accepted by the kernel) only with a listener.
+        flags &= !WAIT_KILLABLE_RECV;
     }
     Ok(Filter {
         prog,
@@ -274,11 +283,12 @@ fn listener_of(s: &LinuxSeccomp) -> Result<Option<Listener>> {
             continue;
         }
         notifies = true;
-        // The runtime itself writes after the filter is loaded (as runc).
-        if sc.names().iter().any(|n| n == "write") {
+        // The runtime itself writes after the filter is loaded (as runc),
+        // and sends the notify fd with sendmsg: no agent could answer that.
+        if let Some(n) = sc.names().iter().find(|n| *n == "write" || *n == "sendmsg") {
             return Err(Error::config(
                 format!("linux.seccomp.syscalls[{i}]"),
-                "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                format!("SCMP_ACT_NOTIFY cannot be used for the {n} syscall"),
             ));
         }
     }

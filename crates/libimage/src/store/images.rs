@@ -151,6 +151,7 @@ impl Store {
     /// uses the image. Returns the removed layer ids.
     pub fn remove_image(&self, query: &str) -> Result<Vec<String>> {
         let mut img = self.image(query)?;
+        let _gc = self.gc_guard()?;
         let _lock = self.lock()?;
         let by_name = Reference::parse(query)
             .ok()

@@ -93,8 +93,9 @@ impl Store {
     {
         let lock = FileLock::exclusive(&self.root.join("locks").join(diff_id.hex()))?;
         let result = self.ingest_locked(diff_id, fill);
-        lock.release()?;
-        result
+        let released = lock.release();
+        let out = result?;
+        released.map(|()| out)
     }
 
     fn ingest_locked<F>(&self, diff_id: &Digest, fill: F) -> Result<(LayerRecord, bool)>

@@ -19,6 +19,16 @@ impl FileLock {
     /// lock file unlinked by its holder while we waited (see `release`) is
     /// not the lock any more: then we start over on the new file.
     pub fn exclusive(path: &Path) -> Result<FileLock> {
+        Self::take(path, FlockArg::LockExclusive)
+    }
+
+    /// Blocks until a shared lock on `path` is ours (many holders at once,
+    /// none while an exclusive one is held).
+    pub fn shared(path: &Path) -> Result<FileLock> {
+        Self::take(path, FlockArg::LockShared)
+    }
+
+    fn take(path: &Path, how: FlockArg) -> Result<FileLock> {
         loop {
             let file = OpenOptions::new()
                 .create(true)
@@ -26,8 +36,8 @@ impl FileLock {
                 .write(true)
                 .open(path)
                 .map_err(Error::io("open", path))?;
-            let lock = Flock::lock(file, FlockArg::LockExclusive)
-                .map_err(|(_, e)| Error::io("flock", path)(e.into()))?;
+            let lock =
+                Flock::lock(file, how).map_err(|(_, e)| Error::io("flock", path)(e.into()))?;
             let held = lock.metadata().map_err(Error::io("stat", path))?;
             match fs::metadata(path) {
                 Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => {

@@ -111,6 +111,18 @@ impl Store {
         FileLock::exclusive(&self.root.join("store.lock"))
     }
 
+    /// Held (shared) while content is being added (pull, import): garbage
+    /// collection, which takes it exclusively, cannot remove layers and
+    /// blobs that are stored but not yet listed by an image record.
+    pub fn ingest_guard(&self) -> Result<FileLock> {
+        FileLock::shared(&self.root.join("gc.lock"))
+    }
+
+    /// Taken before the store lock by whatever collects garbage.
+    pub(crate) fn gc_guard(&self) -> Result<FileLock> {
+        FileLock::exclusive(&self.root.join("gc.lock"))
+    }
+
     /// A fresh directory under tmp/ (same filesystem as everything else).
     pub(crate) fn temp_dir(&self, prefix: &str) -> Result<TempDir> {
         let path = self
