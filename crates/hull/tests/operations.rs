@@ -77,6 +77,22 @@ fn exec_failed() -> i32 {
 }
 
 #[test]
+fn exec_in_a_created_container_runs_beside_the_waiting_init() {
+    let t = Ctx::new("exec_created");
+    let mut b = t.bundle();
+    b.args(&["sleep", "1000"]);
+    t.create(&b).ok();
+    let out = t.exec(&["exec", &b.id, "sh", "-c", "echo in; cat /proc/1/cmdline"]);
+    out.ok();
+    assert!(out.stdout.starts_with("in\n"), "{out:?}");
+    // The init is still ours (not yet the user's program) and still created.
+    assert!(!out.stdout.contains("sleep"), "{out:?}");
+    assert_eq!(t.status(&b.id), "created");
+    t.exec(&["delete", "--force", &b.id]).ok();
+    t.assert_nothing_left(&b);
+}
+
+#[test]
 fn exec_in_a_stopped_or_unknown_container_fails() {
     let t = Ctx::new("exec_stopped");
     let mut b = t.bundle();

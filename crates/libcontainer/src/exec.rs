@@ -103,7 +103,9 @@ impl Runtime {
     pub fn exec(&self, opts: &ExecOpts) -> Result<Created> {
         let (st, status) = self.load(&opts.id)?;
         match status {
-            Status::Running => {}
+            // As runc: a created container (its init waiting to be
+            // started) can be exec'd into too.
+            Status::Running | Status::Created => {}
             Status::Paused if opts.ignore_paused => {}
             _ => {
                 return Err(Error::CannotExec {
