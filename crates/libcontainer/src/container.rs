@@ -408,9 +408,20 @@ impl Runtime {
                 Err(e) => return Err(Error::sys(format!("read {}", fifo.display()), e)),
             }
             if !opened && process_start_time(st.pid) != Some(st.pid_start) {
-                return Err(Error::Init(format!(
-                    "container {id:?} init exited before start"
-                )));
+                // Its byte may have come since our read: then it executed
+                // the user's program, which has already exited.
+                match nix::unistd::read(fd, &mut buf) {
+                    Ok(n) if n > 0 => {
+                        opened = true;
+                        said.extend_from_slice(&buf[1..n]);
+                        continue;
+                    }
+                    _ => {
+                        return Err(Error::Init(format!(
+                            "container {id:?} init exited before start"
+                        )))
+                    }
+                }
             }
             let pfd =
                 nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN);
