@@ -30,6 +30,14 @@ pub fn last_cap() -> u32 {
     })
 }
 
+/// Every capability name this build knows (`CAP_CHOWN`, ...), in the
+/// order of their numbers.
+pub fn known_names() -> Vec<String> {
+    let mut all: Vec<caps::Capability> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.iter().map(|c| c.to_string()).collect()
+}
+
 /// Bit of one capability name (`CAP_CHOWN` or `chown`), if known.
 pub fn cap_bit(name: &str) -> Option<u64> {
     let canon = caps::to_canonical(name);

@@ -1,7 +1,7 @@
 //! Bundle -> validated [`Config`]. The only code that reads config.json;
 //! everything after works on `Config`.
 
-mod caps;
+pub mod caps;
 pub mod mempolicy;
 pub mod mounts;
 mod validate;
