@@ -11,16 +11,6 @@ pub const OCI_VERSION_MIN: &str = "1.0.0";
 /// The newest runtime specification version accepted in `config.json`.
 pub const OCI_VERSION_MAX: &str = "1.2.0";
 
-/// Hook names recognized in `config.json`.
-const HOOKS: &[&str] = &[
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
-
 /// Mount option names recognized in `mounts[].options` (flags and
 /// propagation types; filesystem-specific data options are passed through
 /// and not listed).
@@ -84,7 +74,7 @@ pub fn features() -> Value {
     json!({
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
-        "hooks": HOOKS,
+        "hooks": libcontainer::hooks::KINDS,
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": NAMESPACES,

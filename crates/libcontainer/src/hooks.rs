@@ -11,6 +11,16 @@ use oci_spec::runtime::{Hook, Hooks};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
+/// The hook kinds by their config.json names, in the order they run.
+pub const KINDS: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
 /// Hook lists by their config.json names.
 pub fn list<'a>(hooks: Option<&'a Hooks>, kind: &str) -> &'a [Hook] {
     let Some(h) = hooks else { return &[] };
@@ -28,14 +38,7 @@ pub fn list<'a>(hooks: Option<&'a Hooks>, kind: &str) -> &'a [Hook] {
 }
 
 fn kind_name(kind: &str) -> &'static str {
-    match kind {
-        "prestart" => "prestart",
-        "createRuntime" => "createRuntime",
-        "createContainer" => "createContainer",
-        "startContainer" => "startContainer",
-        "poststart" => "poststart",
-        _ => "poststop",
-    }
+    KINDS.iter().find(|k| **k == kind).unwrap_or(&"poststop")
 }
 
 /// Run one hook to completion.
@@ -114,12 +117,6 @@ pub fn run_in_container(cfg: &Config, kind: &str, state: &[u8]) -> Result<()> {
 
 /// True when the config has hooks the init must coordinate with the parent.
 pub fn needs_round_trip(hooks: Option<&Hooks>) -> bool {
-    [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "startContainer",
-    ]
-    .iter()
-    .any(|k| !list(hooks, k).is_empty())
+    // Every kind before poststart: they run during create.
+    KINDS[..4].iter().any(|k| !list(hooks, k).is_empty())
 }

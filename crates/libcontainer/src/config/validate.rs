@@ -69,14 +69,7 @@ fn is_semver(v: &str) -> bool {
 /// config.md hooks: `path` MUST be absolute; `timeout`, if set, MUST be
 /// greater than zero.
 fn hooks(c: &Config) -> Result<()> {
-    for kind in [
-        "prestart",
-        "createRuntime",
-        "createContainer",
-        "startContainer",
-        "poststart",
-        "poststop",
-    ] {
+    for kind in crate::hooks::KINDS {
         for (i, h) in crate::hooks::list(c.spec.hooks().as_ref(), kind)
             .iter()
             .enumerate()
