@@ -143,9 +143,11 @@ fn names_and_prefixes_have_clear_errors() {
     let err = h.fails(&["create", "--name", "one", "busybox", "true"]);
     assert!(err.contains("name \"one\" is already used"), "{err}");
 
-    // A second record whose id shares the first one's 6-digit prefix.
+    // A second record whose id shares the first one's 6-digit prefix and
+    // differs from it in the 7th digit.
     let id = h.ok(&["create", "busybox", "true"]).trim().to_string();
-    let twin = format!("{}{}", &id[..6], "0".repeat(58));
+    let fill = if id.as_bytes()[6] == b'0' { "1" } else { "0" };
+    let twin = format!("{}{}", &id[..6], fill.repeat(58));
     let dir = h.root.join("containers");
     let mut rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join(&id).join("container.json")).unwrap())
