@@ -82,7 +82,7 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
+                "systemd": true,
                 "systemdUser": false,
                 "rdma": false
             },
@@ -251,7 +251,7 @@ mod tests {
         assert!(caps.iter().all(|c| c.starts_with("CAP_")));
         assert_eq!(
             f["linux"]["cgroup"],
-            json!({ "v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false })
+            json!({ "v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false })
         );
         assert_eq!(f["linux"]["seccomp"]["enabled"], true);
         for key in ["apparmor", "selinux", "intelRdt"] {

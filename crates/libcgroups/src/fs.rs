@@ -78,7 +78,11 @@ impl Cgroup {
             })
             .collect();
         Ok(Cgroup {
-            state: CgroupState { v2_host, dirs },
+            state: CgroupState {
+                v2_host,
+                dirs,
+                systemd_unit: None,
+            },
         })
     }
 
@@ -191,7 +195,7 @@ fn enable_controllers(dir: &Path) {
     }
 }
 
-fn rmdir_retry(path: &Path) -> Result<()> {
+pub(crate) fn rmdir_retry(path: &Path) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match std::fs::remove_dir(path) {

@@ -14,6 +14,7 @@ pub mod mountinfo;
 pub mod settings;
 mod stats;
 mod sub;
+pub mod systemd;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -64,6 +65,9 @@ pub struct CgroupState {
     /// True on a cgroup2-only host.
     pub v2_host: bool,
     pub dirs: Vec<Dir>,
+    /// The systemd unit the cgroup is, with the systemd driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// A cgroup to show inside the container at its cgroup mount.
@@ -119,12 +123,19 @@ pub fn manager_for(
     systemd: bool,
 ) -> Result<Box<dyn Manager>> {
     if systemd {
-        let reason = if Path::new("/run/systemd/system").exists() {
-            "the systemd driver is not implemented; use the cgroupfs driver"
-        } else {
-            "systemd is not running (PID 1 is not systemd)"
-        };
-        return Err(CgroupError::Systemd(reason.into()));
+        if !systemd::running() {
+            return Err(CgroupError::Systemd(
+                "systemd is not running (PID 1 is not systemd)".into(),
+            ));
+        }
+        if !is_v2(root) {
+            return Err(CgroupError::Systemd(
+                "needs a cgroup v2 host (this one has cgroup v1 controllers); use the cgroupfs driver"
+                    .into(),
+            ));
+        }
+        let unit = systemd::unit_for(cgroups_path, id)?;
+        return Ok(Box::new(systemd::Systemd::new(root, unit, id)?));
     }
     let path = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -143,6 +154,9 @@ pub fn manager_for(
 }
 
 pub fn manager_from_state(_root: &CgroupRoot, state: &CgroupState) -> Result<Box<dyn Manager>> {
+    if let Some(unit) = &state.systemd_unit {
+        return Ok(Box::new(systemd::Systemd::from_state(unit, state.clone())));
+    }
     Ok(Box::new(Cgroup::from_state(state.clone())))
 }
 

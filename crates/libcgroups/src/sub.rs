@@ -169,6 +169,7 @@ mod tests {
                 dir("memory", &["memory"], false),
                 dir("unified", &["hugetlb"], true),
             ],
+            systemd_unit: None,
         }
     }
 
