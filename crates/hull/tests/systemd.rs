@@ -73,9 +73,18 @@ fn the_container_runs_in_a_scope_with_its_limits() {
             "cpu": {"shares": 2048, "quota": 50000, "period": 100000},
         }),
     );
+    b.set(
+        "/annotations",
+        json!({
+            "org.systemd.property.TimeoutStopSec": "uint64 123",
+            "org.systemd.property.CollectMode": "'inactive-or-failed'",
+        }),
+    );
     sleeper(&t, &mut b);
     let unit = format!("hull-{}.scope", b.id);
     let dir = PathBuf::from(format!("/sys/fs/cgroup/hulltest.slice/{unit}"));
+    assert_eq!(unit_prop(&unit, "TimeoutStopUSec"), "2min 3s");
+    assert_eq!(unit_prop(&unit, "CollectMode"), "inactive-or-failed");
     let pid = t.pid(&b.id);
     assert_eq!(own_cgroup(pid), format!("0::/hulltest.slice/{unit}"));
     assert_eq!(unit_prop(&unit, "ActiveState"), "active");
@@ -216,6 +225,30 @@ fn bad_paths_and_taken_units_fail_cleanly() {
     );
     assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
     t.assert_nothing_left(&b);
+
+    // An annotation that is not a GVariant value hull understands.
+    let mut b = t.bundle();
+    b.set(
+        "/linux/cgroupsPath",
+        json!(format!("hulltest.slice:hull:{}", b.id)),
+    );
+    b.set(
+        "/annotations",
+        json!({"org.systemd.property.CollectMode": "inactive"}),
+    );
+    b.args(&["true"]);
+    b.write();
+    let o = hull(&t, &["run", "--bundle", b.path(), &b.id]);
+    assert_eq!(o.status, 1, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("annotations.org.systemd.property.CollectMode"),
+        "{}",
+        o.stderr
+    );
+    assert!(t.try_status(&b.id).is_none());
+    let unit = format!("hull-{}.scope", b.id);
+    assert_eq!(unit_prop(&unit, "LoadState"), "not-found");
 
     // A limit the kernel refuses once the scope exists: the scope goes
     // with the failed create.

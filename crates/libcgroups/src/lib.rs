@@ -115,12 +115,15 @@ pub fn is_v2(root: &CgroupRoot) -> bool {
 }
 
 /// Manager for `cgroups_path` (absolute; relative to our own cgroup; or
-/// `/<id>` when absent, as runc's cgroupfs driver).
+/// `/<id>` when absent, as runc's cgroupfs driver). With `systemd`, the
+/// path is systemd's `slice:prefix:name` and `annotations` may add unit
+/// properties.
 pub fn manager_for(
     root: &CgroupRoot,
     cgroups_path: Option<&Path>,
     id: &str,
     systemd: bool,
+    annotations: &std::collections::HashMap<String, String>,
 ) -> Result<Box<dyn Manager>> {
     if systemd {
         if !systemd::running() {
@@ -135,7 +138,12 @@ pub fn manager_for(
             ));
         }
         let unit = systemd::unit_for(cgroups_path, id)?;
-        return Ok(Box::new(systemd::Systemd::new(root, unit, id)?));
+        return Ok(Box::new(systemd::Systemd::new(
+            root,
+            unit,
+            id,
+            annotations,
+        )?));
     }
     let path = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -15,6 +15,8 @@ pub enum Value {
     Bool(bool),
     U32(u32),
     U64(u64),
+    I32(i32),
+    I64(i64),
     Str(String),
     /// An array with its element signature (needed when it is empty).
     Array(String, Vec<Value>),
@@ -33,6 +35,8 @@ impl Value {
             Value::Bool(_) => "b".into(),
             Value::U32(_) => "u".into(),
             Value::U64(_) => "t".into(),
+            Value::I32(_) => "i".into(),
+            Value::I64(_) => "x".into(),
             Value::Str(_) => "s".into(),
             Value::Array(elem, _) => format!("a{elem}"),
             Value::Struct(fields) => {
@@ -90,6 +94,11 @@ impl Encoder {
             Value::Bool(b) => self.u32(u32::from(*b)),
             Value::U32(n) => self.u32(*n),
             Value::U64(n) => {
+                self.pad(8);
+                self.buf.extend_from_slice(&n.to_le_bytes());
+            }
+            Value::I32(n) => self.u32(*n as u32),
+            Value::I64(n) => {
                 self.pad(8);
                 self.buf.extend_from_slice(&n.to_le_bytes());
             }

@@ -8,9 +8,13 @@
 //! `linux.cgroupsPath` is `slice:prefix:name`: the unit is
 //! `prefix-name.scope` in `slice` (default system.slice; `-` is the root
 //! slice), or `name` itself when it ends in `.slice`. An empty path means
-//! `:hull:<id>`.
+//! `:hull:<id>`. `org.systemd.property.*` annotations add unit properties
+//! (see [`annotations`]).
 
+mod annotations;
 mod dbus;
+
+use std::collections::HashMap;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -220,6 +224,8 @@ pub struct Systemd {
     unit: Unit,
     id: String,
     inner: Cgroup,
+    /// Properties from `org.systemd.property.*` annotations.
+    extra: Vec<(String, Value)>,
     /// The unit exists and is ours (we started it).
     started: Mutex<bool>,
     /// Resources given before the unit could be started (a scope needs
@@ -228,12 +234,19 @@ pub struct Systemd {
 }
 
 impl Systemd {
-    pub fn new(root: &CgroupRoot, unit: Unit, id: &str) -> Result<Systemd> {
+    pub fn new(
+        root: &CgroupRoot,
+        unit: Unit,
+        id: &str,
+        annotations: &HashMap<String, String>,
+    ) -> Result<Systemd> {
+        let extra = annotations::properties(annotations)?;
         let inner = Cgroup::discover(root, &unit.path)?;
         Ok(Systemd {
             unit,
             id: id.into(),
             inner,
+            extra,
             started: Mutex::new(false),
             pending: Mutex::new(None),
         })
@@ -256,6 +269,7 @@ impl Systemd {
             },
             id: String::new(),
             inner: Cgroup::from_state(state),
+            extra: Vec::new(),
             started: Mutex::new(true),
             pending: Mutex::new(None),
         }
@@ -289,6 +303,8 @@ impl Systemd {
         if let Some(r) = resources {
             props.extend(properties(r));
         }
+        // Annotations come last: they override ours, as under runc.
+        props.extend(self.extra.iter().map(|(n, v)| prop(n, v.clone())));
         let mut conn = connect()?;
         let reply = call(
             &mut conn,
