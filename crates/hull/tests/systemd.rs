@@ -50,6 +50,12 @@ fn sleeper(t: &Ctx, b: &mut Bundle) {
     hull(t, &["start", &b.id]).ok();
 }
 
+/// The unit hull-<id>.scope in hulltest.slice.
+fn in_test_slice(b: &mut Bundle) {
+    let path = format!("hulltest.slice:hull:{}", b.id);
+    b.set("/linux/cgroupsPath", json!(path));
+}
+
 fn own_cgroup(pid: i32) -> String {
     read(format!("/proc/{pid}/cgroup")).trim().to_string()
 }
@@ -61,10 +67,7 @@ fn the_container_runs_in_a_scope_with_its_limits() {
     }
     let t = Ctx::new("sd_scope");
     let mut b = t.bundle();
-    b.set(
-        "/linux/cgroupsPath",
-        json!(format!("hulltest.slice:hull:{}", b.id)),
-    );
+    in_test_slice(&mut b);
     b.set(
         "/linux/resources",
         json!({
@@ -228,10 +231,7 @@ fn bad_paths_and_taken_units_fail_cleanly() {
 
     // An annotation that is not a GVariant value hull understands.
     let mut b = t.bundle();
-    b.set(
-        "/linux/cgroupsPath",
-        json!(format!("hulltest.slice:hull:{}", b.id)),
-    );
+    in_test_slice(&mut b);
     b.set(
         "/annotations",
         json!({"org.systemd.property.CollectMode": "inactive"}),
@@ -253,10 +253,7 @@ fn bad_paths_and_taken_units_fail_cleanly() {
     // A limit the kernel refuses once the scope exists: the scope goes
     // with the failed create.
     let mut b = t.bundle();
-    b.set(
-        "/linux/cgroupsPath",
-        json!(format!("hulltest.slice:hull:{}", b.id)),
-    );
+    in_test_slice(&mut b);
     b.set("/linux/resources", json!({"cpu": {"cpus": "4000"}}));
     b.args(&["true"]);
     b.write();
