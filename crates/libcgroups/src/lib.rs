@@ -123,7 +123,7 @@ pub fn manager_for(
     cgroups_path: Option<&Path>,
     id: &str,
     systemd: bool,
-    annotations: &std::collections::HashMap<String, String>,
+    annotations: Option<&std::collections::HashMap<String, String>>,
 ) -> Result<Box<dyn Manager>> {
     if systemd {
         if !systemd::running() {

@@ -220,7 +220,7 @@ impl Runtime {
             cgroups_path,
             &opts.id,
             opts.systemd_cgroup,
-            &cfg.spec.annotations().clone().unwrap_or_default(),
+            cfg.spec.annotations().as_ref(),
         )?;
         cg.create()?;
         let cg = &**guard.cgroup.insert(cg);

@@ -107,22 +107,7 @@ pub fn resources(c: &Value, t: &mut Tap) {
         let f = "memory/memory.kmem.tcp.limit_in_bytes";
         file(t, "memory.kernelTCP", f, v.to_string());
     }
-    for (field, f) in [
-        ("cpus", "cpuset/cpuset.cpus"),
-        ("mems", "cpuset/cpuset.mems"),
-    ] {
-        if let Some(v) = cpu[field].as_str() {
-            file(t, &format!("cpu.{field}"), f, v.to_string());
-        }
-    }
-    if let Some(v) = num(&r["pids"]["limit"]) {
-        let want = if v <= 0 {
-            "max".to_string()
-        } else {
-            v.to_string()
-        };
-        file(t, "pids.limit", "pids/pids.max", want);
-    }
+    cpuset_and_pids(r, "cpuset/", "pids/", t);
     blkio_v1(&r["blockIO"], t);
     network_v1(&r["network"], t);
 }
@@ -224,9 +209,16 @@ fn resources_v2(r: &Value, t: &mut Tap) {
     if let Some(v) = num(&cpu["idle"]) {
         file(t, "cpu.idle", "cpu.idle", v.to_string());
     }
-    for (field, f) in [("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")] {
-        if let Some(v) = cpu[field].as_str() {
-            file(t, &format!("cpu.{field}"), f, v.to_string());
+    cpuset_and_pids(r, "", "", t);
+}
+
+/// cpu.cpus, cpu.mems and pids.limit: the same files on both versions,
+/// under the controller's directory on v1 (`cpuset_dir`, `pids_dir`).
+fn cpuset_and_pids(r: &Value, cpuset_dir: &str, pids_dir: &str, t: &mut Tap) {
+    for field in ["cpus", "mems"] {
+        if let Some(v) = r["cpu"][field].as_str() {
+            let f = format!("{cpuset_dir}cpuset.{field}");
+            file(t, &format!("cpu.{field}"), &f, v.to_string());
         }
     }
     if let Some(v) = num(&r["pids"]["limit"]) {
@@ -235,7 +227,7 @@ fn resources_v2(r: &Value, t: &mut Tap) {
         } else {
             v.to_string()
         };
-        file(t, "pids.limit", "pids.max", want);
+        file(t, "pids.limit", &format!("{pids_dir}pids.max"), want);
     }
 }
 

@@ -238,9 +238,12 @@ impl Systemd {
         root: &CgroupRoot,
         unit: Unit,
         id: &str,
-        annotations: &HashMap<String, String>,
+        annotations: Option<&HashMap<String, String>>,
     ) -> Result<Systemd> {
-        let extra = annotations::properties(annotations)?;
+        let extra = match annotations {
+            Some(a) => annotations::properties(a)?,
+            None => Vec::new(),
+        };
         let inner = Cgroup::discover(root, &unit.path)?;
         Ok(Systemd {
             unit,
